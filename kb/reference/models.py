@@ -1,0 +1,314 @@
+"""Demo models that train in seconds on a CPU (seeded, shipped as code) and toy models with analytic answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ._common import generator
+
+__all__ = [
+    "Demo",
+    "make_tabular_data",
+    "tabular_mlp",
+    "train_tabular_mlp",
+    "make_shapes",
+    "shapes_cnn",
+    "train_shapes_cnn",
+    "make_flipflop",
+    "FlipFlopGRU",
+    "train_flipflop_gru",
+    "make_repeated_sequences",
+    "AttentionOnlyTransformer",
+    "train_induction_transformer",
+    "LinearModel",
+    "saturating_model",
+    "tanh_rnn_step",
+]
+
+
+@dataclasses.dataclass
+class Demo:
+    """A trained demo model with its data: ``inputs``, ``labels`` and ``info`` (accuracy, loss, ...)."""
+
+    model: nn.Module
+    inputs: Tensor
+    labels: Tensor
+    info: dict
+
+
+def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
+    """Build a module under ``torch.manual_seed(seed)`` without disturbing the caller's global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _fit(model: nn.Module, batches: Callable[[int], tuple[Tensor, Tensor]], n_steps: int,
+         lr: float, seed: int, loss_fn=F.cross_entropy) -> float:
+    """Adam on ``loss_fn(model(x), y)`` for ``n_steps`` batches; returns the last loss."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(n_steps):
+        x, y = batches(step)
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return float(loss.detach())
+
+
+# --- tabular -------------------------------------------------------------------------------------
+
+def make_tabular_data(n: int = 1024, n_features: int = 8, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Gaussian features; 3 classes decided by the first four features only (the rest is noise).
+
+    ``y = argmax([x0 + x1, x2 - x0, 1.5 * x3])``.
+    """
+    x = torch.randn(n, n_features, generator=generator(seed))
+    scores = torch.stack([x[:, 0] + x[:, 1], x[:, 2] - x[:, 0], 1.5 * x[:, 3]], 1)
+    return x, scores.argmax(1)
+
+
+def tabular_mlp(n_features: int = 8, hidden: int = 32, n_classes: int = 3, seed: int = 0) -> nn.Sequential:
+    """Linear-ReLU-Linear-ReLU-Linear, built from modules so every method (LRP, DeepLIFT) sees them."""
+    return _seeded(seed, lambda: nn.Sequential(
+        nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+        nn.Linear(hidden, n_classes)))
+
+
+def train_tabular_mlp(seed: int = 0, n_steps: int = 300) -> Demo:
+    """Train the MLP full-batch on :func:`make_tabular_data` (about a second)."""
+    x, y = make_tabular_data(seed=seed)
+    model = tabular_mlp(n_features=x.shape[1], seed=seed)
+    loss = _fit(model, lambda _: (x, y), n_steps, 1e-2, seed)
+    xt, yt = make_tabular_data(512, seed=seed + 1)
+    with torch.no_grad():
+        acc = float((model(xt).argmax(1) == yt).float().mean())
+    return Demo(model, xt, yt, {"loss": loss, "test_accuracy": acc})
+
+
+# --- images ----------------------------------------------------------------------------------------
+
+SHAPE_CLASSES = ("horizontal bar", "vertical bar", "square")
+
+
+def make_shapes(n: int = 1024, size: int = 16, noise: float = 0.1, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """``(n, 1, size, size)`` images of one shape at a random place: a horizontal bar, a vertical bar or a square."""
+    g = generator(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    r0 = torch.randint(1, size - 6, (n,), generator=g)
+    c0 = torch.randint(1, size - 6, (n,), generator=g)
+    rows = torch.arange(size).view(1, size, 1)
+    cols = torch.arange(size).view(1, 1, size)
+    r, c = r0.view(n, 1, 1), c0.view(n, 1, 1)
+    h = torch.where(y == 0, 2, torch.where(y == 1, 6, 4)).view(n, 1, 1)
+    w = torch.where(y == 0, 6, torch.where(y == 1, 2, 4)).view(n, 1, 1)
+    img = ((rows >= r) & (rows < r + h) & (cols >= c) & (cols < c + w)).float()
+    img = img + noise * torch.randn(img.shape, generator=g)
+    return img.unsqueeze(1), y
+
+
+def shapes_cnn(seed: int = 0, n_classes: int = 3) -> nn.Sequential:
+    """Conv-ReLU-Pool-Conv-ReLU-Pool-Flatten-Linear for 16x16 images; ``model[4]`` is the last conv ReLU (8x8)."""
+    return _seeded(seed, lambda: nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, n_classes),
+    ))
+
+
+def train_shapes_cnn(seed: int = 0, n_steps: int = 150) -> Demo:
+    """Train the CNN on :func:`make_shapes` in mini-batches of 128 (a few seconds)."""
+    x, y = make_shapes(2048, seed=seed)
+    model = shapes_cnn(seed)
+    loss = _fit(model, lambda s: (x[(s * 128) % 2048:][:128], y[(s * 128) % 2048:][:128]), n_steps, 1e-2, seed)
+    xt, yt = make_shapes(256, seed=seed + 1)
+    with torch.no_grad():
+        acc = float((model(xt).argmax(1) == yt).float().mean())
+    return Demo(model, xt, yt, {"loss": loss, "test_accuracy": acc})
+
+
+# --- 3-bit flip-flop -------------------------------------------------------------------------------
+
+def make_flipflop(n: int = 128, n_steps: int = 50, n_bits: int = 3, p_pulse: float = 0.06,
+                  seed: int = 0) -> tuple[Tensor, Tensor]:
+    """The flip-flop task: inputs are sparse +-1 pulses per bit; the target holds each bit's last pulse.
+
+    Every bit is pulsed at ``t = 0`` so the target is always a corner of ``{-1, 1}^n_bits``.
+    Returns ``inputs, targets`` of shape ``(n, n_steps, n_bits)``.
+    """
+    g = generator(seed)
+    pulse = torch.rand(n, n_steps, n_bits, generator=g) < p_pulse
+    pulse[:, 0] = True
+    sign = torch.randint(0, 2, (n, n_steps, n_bits), generator=g).float() * 2 - 1
+    inputs = pulse.float() * sign
+    # the target is the sign of the most recent pulse: carry the last non-zero input forward
+    idx = torch.where(pulse, torch.arange(n_steps).view(1, -1, 1), 0).cummax(1).values
+    targets = inputs.gather(1, idx)
+    return inputs, targets
+
+
+class FlipFlopGRU(nn.Module):
+    """A GRU with a linear readout; :meth:`step` is the autonomous map ``h -> GRU(0, h)`` (no input)."""
+
+    def __init__(self, n_bits: int = 3, hidden: int = 24, seed: int = 0):
+        super().__init__()
+        self.gru = _seeded(seed, lambda: nn.GRU(n_bits, hidden, batch_first=True))
+        self.readout = _seeded(seed + 1, lambda: nn.Linear(hidden, n_bits))
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        return self.readout(self.hidden_states(inputs))
+
+    def hidden_states(self, inputs: Tensor) -> Tensor:
+        """``(N, T, hidden)`` hidden states for ``(N, T, n_bits)`` inputs."""
+        return self.gru(inputs)[0]
+
+    def step(self, h: Tensor, x: Tensor | None = None) -> Tensor:
+        """One GRU update ``h_t = (1 - z) * n + z * h_{t-1}`` written out from the GRU's weights."""
+        w_ih, w_hh = self.gru.weight_ih_l0, self.gru.weight_hh_l0
+        b_ih, b_hh = self.gru.bias_ih_l0, self.gru.bias_hh_l0
+        gi = b_ih if x is None else x @ w_ih.T + b_ih
+        gh = h @ w_hh.T + b_hh
+        i_r, i_z, i_n = gi.chunk(3, -1)
+        h_r, h_z, h_n = gh.chunk(3, -1)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
+        return (1 - z) * n + z * h
+
+
+def train_flipflop_gru(seed: int = 0, hidden: int = 24, n_steps: int = 500, n_bits: int = 3) -> Demo:
+    """Train :class:`FlipFlopGRU` on fresh flip-flop batches (mean squared error, a few seconds)."""
+    model = FlipFlopGRU(n_bits, hidden, seed)
+    batches = lambda s: make_flipflop(128, seed=seed * 100003 + s, n_bits=n_bits)  # noqa: E731
+    loss = _fit(model, batches, n_steps, 1e-2, seed, loss_fn=F.mse_loss)
+    x, y = make_flipflop(64, seed=seed + 999, n_bits=n_bits)
+    with torch.no_grad():
+        acc = float((model(x).sign() == y).float().mean())
+    return Demo(model, x, y, {"loss": loss, "bit_accuracy": acc})
+
+
+# --- attention-only transformer (induction) --------------------------------------------------------
+
+def make_repeated_sequences(n: int = 64, half: int = 10, vocab: int = 32, seed: int = 0) -> Tensor:
+    """``(n, 2 * half)`` tokens: a random sequence of distinct tokens followed by itself."""
+    g = generator(seed)
+    first = torch.rand(n, vocab, generator=g).argsort(1)[:, :half]
+    return torch.cat([first, first], 1)
+
+
+class Attention(nn.Module):
+    """Causal multi-head attention. ``pattern`` (weights ``(B, H, T, T)``) and ``head_out``
+    (each head's write to the residual stream, ``(B, T, H, D)``) are identity modules to hook."""
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.pattern = nn.Identity()
+        self.head_out = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.d_head)
+        causal = torch.ones(t, t, dtype=torch.bool).tril()
+        pattern = self.pattern(scores.masked_fill(~causal, float("-inf")).softmax(-1))
+        z = pattern @ v  # (B, H, T, d_head)
+        w_o = self.out.weight.T.view(self.n_heads, self.d_head, d)
+        per_head = self.head_out(torch.einsum("bhtk,hkd->bthd", z, w_o))
+        return per_head.sum(2) + self.out.bias
+
+
+class Block(nn.Module):
+    """Attention-only residual block ``x + attn(x)``; its output is the residual stream after the layer."""
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.attn = Attention(d_model, n_heads)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.attn(x)
+
+
+class AttentionOnlyTransformer(nn.Module):
+    """Token + learned position embedding, ``n_layers`` attention-only blocks, linear unembedding.
+
+    ``embed`` (an identity module) carries the input embedding, for causal tracing.
+    """
+
+    def __init__(self, vocab: int = 32, d_model: int = 32, n_heads: int = 2, n_layers: int = 2,
+                 max_len: int = 64, seed: int = 0):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.tok = nn.Embedding(vocab, d_model)
+            self.pos = nn.Embedding(max_len, d_model)
+            self.embed = nn.Identity()
+            self.blocks = nn.ModuleList(Block(d_model, n_heads) for _ in range(n_layers))
+            self.unembed = nn.Linear(d_model, vocab)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        x = self.embed(self.tok(tokens) + self.pos(torch.arange(tokens.shape[1])))
+        for block in self.blocks:
+            x = block(x)
+        return self.unembed(x)
+
+
+def _next_token_loss(logits: Tensor, tokens: Tensor) -> Tensor:
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+
+
+def train_induction_transformer(seed: int = 0, n_steps: int = 400, half: int = 10, vocab: int = 32) -> Demo:
+    """Train a 2-layer attention-only transformer on repeated random sequences (seconds on a CPU).
+
+    The second half is predictable only by copying: the model forms a previous-token head in
+    layer 1 and an induction head in layer 2 [@olsson2022context].
+    """
+    model = AttentionOnlyTransformer(vocab=vocab, seed=seed)
+    batches = lambda s: (make_repeated_sequences(64, half, vocab, seed * 100003 + s),) * 2  # noqa: E731
+    loss = _fit(model, batches, n_steps, 3e-3, seed, loss_fn=_next_token_loss)
+    tokens = make_repeated_sequences(64, half, vocab, seed + 999)
+    with torch.no_grad():
+        pred = model(tokens)[:, half - 1:-1].argmax(-1)
+        acc = float((pred == tokens[:, half:]).float().mean())
+    return Demo(model, tokens, tokens, {"loss": loss, "second_half_accuracy": acc, "half": half})
+
+
+# --- toy models with analytic answers --------------------------------------------------------------
+
+class LinearModel(nn.Module):
+    """``f(x) = x W^T + b``; every attribution method has a closed form on it."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None = None):
+        super().__init__()
+        self.linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+        with torch.no_grad():
+            self.linear.weight.copy_(weight)
+            if bias is not None:
+                self.linear.bias.copy_(bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x)
+
+
+def saturating_model() -> nn.Sequential:
+    """``f(x) = 1 - relu(1 - x)`` (Sundararajan et al.'s example): zero gradient past ``x = 1``, so
+    saliency is 0 at ``x = 2`` while integrated gradients gives ``f(2) - f(0) = 1``."""
+    lin1 = nn.Linear(1, 1)
+    lin2 = nn.Linear(1, 1)
+    with torch.no_grad():
+        lin1.weight.fill_(-1.0), lin1.bias.fill_(1.0)
+        lin2.weight.fill_(-1.0), lin2.bias.fill_(1.0)
+    return nn.Sequential(lin1, nn.ReLU(), lin2)
+
+
+def tanh_rnn_step(weight: Tensor) -> Callable[[Tensor], Tensor]:
+    """The autonomous map ``h -> tanh(W h)`` (rows of ``h`` are states)."""
+    return lambda h: torch.tanh(h @ weight.T)
