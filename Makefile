@@ -1,0 +1,33 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PIP     := $(BIN)/pip install -q -c constraints.txt
+STAMP   := $(VENV)/.installed
+
+.PHONY: run test install validate bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(PIP) -e '.[reference,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/kb build
+	$(BIN)/kb query "which method to explain my CNN's prediction?"
+
+validate: $(STAMP)
+	$(BIN)/kb validate
+
+test: $(STAMP)
+	$(BIN)/kb validate
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf .kb site out

@@ -1,0 +1,158 @@
+"""The library's front door: ``KnowledgeBase``, which every command of the CLI merely calls."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .config import Layout, find_root
+from .errors import KBError
+
+__all__ = ["KnowledgeBase"]
+
+
+class KnowledgeBase:
+    """A knowledge base rooted at a folder holding ``content/`` and ``bib/``.
+
+    Reading methods rebuild the store first when the content changed since the last build.
+
+    Examples
+    --------
+    >>> kb = KnowledgeBase("path/to/root")          # doctest: +SKIP
+    >>> kb.show("method:integrated-gradients")["links_out"][:1]   # doctest: +SKIP
+    [{'relation': 'applies_to', 'ref': 'architecture:cnn'}]
+    """
+
+    STALENESS_INTERVAL = 1.0  # seconds between content checks inside one process
+
+    def __init__(self, root: str | Path | None = None, auto_build: bool = True):
+        self.layout = Layout(find_root(root))
+        self.auto_build = auto_build
+        self.notices: list[str] = []  # things a caller may want to show the user (e.g. a failed rebuild)
+        self._reader = None
+        self._close = None
+        self._store_dir: Path | None = None
+        self._checked_at = 0.0
+        self._cache: dict = {}
+
+    # -- building and checking -------------------------------------------------------------
+    def validate(self):
+        """Validate the content (not the store); a ``Report`` with ``errors`` and ``warnings``."""
+        from .build import compile_content
+
+        return compile_content(self.layout).report
+
+    def build(self, progress=None, force: bool = False) -> dict:
+        """Compile content into the store and search index (atomically). Raises KBError on content errors."""
+        from .build import build_store
+
+        summary = build_store(self.layout, progress, force)
+        self._drop_reader()
+        return summary
+
+    def close(self) -> None:
+        self._drop_reader()
+
+    def _drop_reader(self) -> None:
+        if self._close:
+            self._close()
+        self._reader = self._close = self._store_dir = None
+        self._cache.clear()
+
+    def _ensure_store(self) -> Path:
+        from .build import current_store, is_stale
+
+        now = time.monotonic()
+        if self._store_dir is not None and now - self._checked_at < self.STALENESS_INTERVAL:
+            return self._store_dir
+        self._checked_at = now
+        if self.auto_build and is_stale(self.layout):
+            try:
+                self.build()
+            except KBError as exc:
+                if current_store(self.layout) is None:
+                    raise
+                self.notices.append(f"content changed but the rebuild failed ({exc}); answering from the previous build")
+        store = current_store(self.layout)
+        if store is None:
+            raise KBError(f"no knowledge base is built under {self.layout.root}; run `kb build` there "
+                          "(or pass --root / set KB_ROOT)")
+        if store != self._store_dir:
+            self._drop_reader()
+            self._store_dir = store
+        return store
+
+    @property
+    def reader(self):
+        """The open store Reader (see kb.store.Reader)."""
+        store = self._ensure_store()
+        if self._reader is None:
+            from .store import open_reader
+
+            self._reader, self._close = open_reader(self.layout.database_url or str(store / "kb.sqlite"))
+        return self._reader
+
+    def cached(self, name: str, make):
+        """A value derived from the store, computed once per store generation."""
+        self._ensure_store()
+        if name not in self._cache:
+            self._cache[name] = make(self.reader)
+        return self._cache[name]
+
+    # -- reading ---------------------------------------------------------------------------
+    def list(self, kind: str | None = None) -> list[dict]:
+        """``[{"kind", "id", "name"}]`` of every record (of ``kind``), papers included."""
+        from .refs import KINDS
+
+        if kind is not None and kind not in KINDS:
+            raise KBError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+        return [{"kind": k, "id": i, "name": n} for k, i, n in self.reader.index(kind)]
+
+    def resolve(self, ref: str) -> str:
+        """The canonical ``kind:id`` of ``ref`` (``kind:id`` or a bare id that only one kind has)."""
+        from .refs import KINDS
+
+        ref = ref.strip()
+        kind, sep, ident = ref.partition(":")
+        if sep:
+            if kind not in KINDS:
+                raise KBError(f"unknown kind {kind!r} in {ref!r}; kinds are {', '.join(KINDS)}")
+            if self.reader.record(ref) is None:
+                raise KBError(self._not_found(ident, ref))
+            return ref
+        kinds = self.reader.kinds_of(ref)
+        if len(kinds) == 1:
+            return f"{kinds[0]}:{ref}"
+        if kinds:
+            raise KBError(f"{ref!r} is ambiguous: " + ", ".join(f"{k}:{ref}" for k in kinds))
+        raise KBError(self._not_found(ref, ref))
+
+    def _not_found(self, ident: str, ref: str) -> str:
+        hits = self.search(ident.replace("-", " "), limit=5)
+        hint = (" Did you mean: " + ", ".join(h["ref"] for h in hits) + "?") if hits else ""
+        return f"no record {ref!r}.{hint}"
+
+    def show(self, ref: str) -> dict:
+        """One record's fields plus ``links_out`` and ``links_in`` (``[{"relation", "ref"}]``)."""
+        canonical = self.resolve(ref)
+        data = dict(self.reader.record(canonical))
+        data.pop("fields", None)
+        data["links_out"], data["links_in"] = self.reader.links(canonical)
+        return data
+
+    def search(self, text: str, kind: str | None = None, limit: int = 20) -> list[dict]:
+        """Full-text search (typo-tolerant) over every record."""
+        from .search import search
+
+        return search(self._ensure_store() / "index", text, kind, limit)
+
+    def query(self, question: str, limit: int = 5, **facets) -> dict:
+        """Rank methods for a question in plain words; see kb.query."""
+        from .query import answer
+
+        return answer(self, question, limit=limit, **facets)
+
+    def path(self, to: str | None = None, know=(), audience: str | None = None) -> dict:
+        """A learning path to ``to`` (or an audience's curated path); see kb.paths."""
+        from .paths import learning_path
+
+        return learning_path(self, to, know, audience)

@@ -1,0 +1,194 @@
+"""Compile content into the store: load -> graph -> validate -> write aside -> rename into place."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .config import Layout
+from .errors import KBError, Problem
+
+__all__ = ["Compiled", "compile_content", "fingerprint", "build_store", "current_store", "is_stale", "build_lock"]
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+KEEP_STORES = 2  # the current one and its predecessor, which readers that started earlier may still hold
+
+
+@dataclass
+class Compiled:
+    records: list
+    papers: list
+    graph: object
+    report: object
+
+
+def compile_content(layout: Layout, progress: Progress | None = None) -> Compiled:
+    """Load, link and validate everything under ``layout``; never raises for bad content."""
+    from .bib import load_bib
+    from .graph import build_graph
+    from .load import content_files, load_file, load_records
+    from .validate import Content, run_checks
+
+    if progress:
+        files = list(content_files(layout.content))
+        progress("load", 0, len(files))
+    records, problems = load_records(layout.content, layout.root)
+    if progress:
+        progress("load", len(records), len(records))
+    papers, bib_problems = load_bib(layout.bib, layout.root)
+    graph, failed = build_graph(records, papers)
+    report = run_checks(Content(records, papers, graph, failed, problems + bib_problems))
+    return Compiled(records, papers, graph, report)
+
+
+def fingerprint(layout: Layout) -> str:
+    """A cheap hash of every content and bib file's path, size and mtime (plus the store format)."""
+    from .store import STORE_VERSION
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{STORE_VERSION}|{layout.database_url or ''}".encode())
+    for folder in (layout.content, layout.bib):
+        if not folder.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.endswith((".yaml", ".yml", ".bib")):
+                    st = os.stat(os.path.join(dirpath, name))
+                    h.update(f"{dirpath}/{name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def current_store(layout: Layout) -> Path | None:
+    """The folder of the store readers should use, or None before the first build."""
+    link = layout.store / "current"
+    try:
+        target = layout.store / os.readlink(link)
+    except OSError:
+        return None
+    return target if target.is_dir() else None
+
+
+def is_stale(layout: Layout) -> bool:
+    current = current_store(layout)
+    if current is None:
+        return True
+    try:
+        return (current / "FINGERPRINT").read_text().strip() != fingerprint(layout)
+    except OSError:
+        return True
+
+
+@contextmanager
+def build_lock(layout: Layout):
+    """Hold the build lock; a second build at the same time gets a clear KBError."""
+    import fcntl
+
+    layout.store.mkdir(parents=True, exist_ok=True)
+    path = layout.store / "build.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise KBError(f"another build is running (pid {holder}); wait for it to finish and retry") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _records_for_store(compiled: Compiled) -> list[dict]:
+    notes = {r.id: r.model for r in compiled.records if r.kind == "paper"}
+    out = []
+    for rec in compiled.records:
+        if rec.kind == "paper":
+            continue
+        data = rec.model.model_dump(mode="json")
+        data.update(kind=rec.kind, file=rec.file)
+        out.append(data)
+    for p in compiled.papers:
+        data = p.to_dict()
+        data.update(kind="paper", name=p.title, link=p.link, citation=p.citation(), summary="", key=False,
+                    topics=[], level=None, why_it_matters="")
+        note = notes.get(p.id)
+        if note is not None:
+            data.update(note.model_dump(mode="json"))
+        out.append(data)
+    return out
+
+
+def build_store(layout: Layout, progress: Progress | None = None, force: bool = False) -> dict:
+    """Build the store and search index atomically; return a summary.
+
+    Raises KBError (carrying the problems) when the content has errors: the previous store stays.
+    """
+    from .search import build_index
+    from .store import write_store
+
+    compiled = compile_content(layout, progress)
+    if not compiled.report.ok:
+        raise KBError(f"the content has {len(compiled.report.errors)} error(s); run `kb validate` to see them",
+                      compiled.report.errors)
+    records = _records_for_store(compiled)
+    edges = sorted({(u, v, d["relation"], d["field"]) for u, v, d in compiled.graph.edges(data=True)})
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["kind"]] = counts.get(r["kind"], 0) + 1
+    stamp = fingerprint(layout)
+    with build_lock(layout):
+        tmp = layout.store / f"store-{time.time_ns()}-{os.getpid()}.tmp"
+        tmp.mkdir(parents=True)
+        try:
+            url = layout.database_url or f"sqlite:///{tmp / 'kb.sqlite'}"
+            if progress:
+                progress("store", 0, 2)
+            write_store(url, records, edges, {"fingerprint": stamp, "counts": counts})
+            if progress:
+                progress("index", 1, 2)
+            build_index(tmp / "index", records)
+            (tmp / "FINGERPRINT").write_text(stamp + "\n")
+            final = tmp.with_suffix("")
+            os.rename(tmp, final)
+            _point_current(layout, final)
+            if progress:
+                progress("index", 2, 2)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _collect_old_stores(layout, final)
+    return {"records": len(records), "edges": len(edges), "counts": counts,
+            "warnings": len(compiled.report.warnings), "store": str(final)}
+
+
+def _point_current(layout: Layout, folder: Path) -> None:
+    tmp_link = layout.store / f"current.{os.getpid()}.tmp"
+    if tmp_link.is_symlink():
+        tmp_link.unlink()
+    os.symlink(folder.name, tmp_link)
+    os.replace(tmp_link, layout.store / "current")  # atomic: readers see the old store or the new one
+
+
+def _collect_old_stores(layout: Layout, keep: Path) -> None:
+    stores = sorted((p for p in layout.store.glob("store-*") if p.is_dir() and p.suffix != ".tmp"),
+                    key=lambda p: p.stat().st_mtime)
+    for old in stores[:-KEEP_STORES]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale_tmp in layout.store.glob("store-*.tmp"):  # left by a build that was killed
+        try:
+            pid = int(stale_tmp.stem.rsplit("-", 1)[1])
+            os.kill(pid, 0)
+        except (ValueError, IndexError):
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(stale_tmp, ignore_errors=True)
+        except PermissionError:
+            pass

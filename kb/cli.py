@@ -1,0 +1,193 @@
+"""The ``kb`` command: thin click commands that call kb.KnowledgeBase and format its answers."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .api import KnowledgeBase
+from .errors import KBError
+
+FORMATS = click.Choice(["text", "json"])
+
+
+class KBGroup(click.Group):
+    """Turns library errors into clean messages (file:line where known), never tracebacks."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KBError as exc:
+            for p in exc.problems[:50]:
+                click.echo(p.format(), err=True)
+            if len(exc.problems) > 50:
+                click.echo(f"... and {len(exc.problems) - 50} more", err=True)
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=KBGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--root", envvar="KB_ROOT", type=click.Path(file_okay=False), default=None,
+              help="Knowledge base root holding content/ and bib/ (default: $KB_ROOT or the current directory).")
+@click.version_option(package_name="interp-kb", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx, root):
+    """interp-kb: ask which interpretability method fits your model and question, and how to run it.
+
+    \b
+    Examples:
+      kb query "which method to explain my CNN's prediction?"
+      kb show method:integrated-gradients
+      kb path --to method:sparse-autoencoders --know method:pca
+      kb validate --format github
+
+    The store (.kb/ under the root) is rebuilt automatically when content changes.
+    KB_DATABASE_URL selects another SQLAlchemy database for the store.
+    """
+    ctx.obj = KnowledgeBase(root)
+
+
+pass_kb = click.make_pass_decorator(KnowledgeBase)
+
+
+def _emit(data, fmt: str, text_fn) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(text_fn(data))
+
+
+def _notices(kb: KnowledgeBase) -> None:
+    for note in kb.notices:
+        click.echo(f"note: {note}", err=True)
+
+
+@cli.command()
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@pass_kb
+def build(kb, progress, fmt):
+    """Compile content/ and bib/ into the store and search index.
+
+    The new store is written aside and renamed into place, so a failed build leaves the previous
+    one answering. Fails (exit 1) when the content has errors; see `kb validate`.
+    """
+    show = sys.stderr.isatty() if progress is None else progress
+    bars: dict = {}
+
+    def on_progress(phase, done, total):
+        if not show:
+            return
+        bar = bars.get(phase)
+        if bar is None:
+            bar = bars[phase] = click.progressbar(length=max(total, 1), label=f"{phase:>6}", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    summary = kb.build(progress=on_progress)
+    _emit(summary, fmt, lambda s: f"built {s['records']} records and {s['edges']} links "
+          f"({', '.join(f'{v} {k}' for k, v in sorted(s['counts'].items()))}); {s['warnings']} warning(s)")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+              help="github prints ::error file=...,line=...:: annotations for GitHub Actions.")
+@click.option("--rendered", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Also check every relative link and #anchor in a rendered handbook folder.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@pass_kb
+def validate(kb, fmt, rendered, strict):
+    """Check every record, link, citation and reference implementation (exit 0 ok, 1 errors, 2 misuse)."""
+    report = kb.validate()
+    if rendered:
+        from .linkcheck import check_rendered
+
+        report.errors.extend(check_rendered(rendered))
+    if strict:
+        report.errors.extend(report.warnings)
+        report.warnings = []
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif fmt == "github":
+        for p in report.errors + report.warnings:
+            level = "error" if p in report.errors else "warning"
+            loc = ",".join(x for x in (f"file={p.file}" if p.file else "", f"line={p.line}" if p.line else "") if x)
+            click.echo(f"::{level} {loc}::[{p.code}] {p.message}".replace("  ", " "))
+    else:
+        for p in report.errors + report.warnings:
+            click.echo(p.format())
+        click.echo(f"{'ok' if report.ok else 'FAILED'}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command(name="list")
+@click.argument("kind", required=False)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@pass_kb
+def list_(kb, kind, fmt):
+    """List records, optionally of one KIND (method, concept, paper, ...)."""
+    rows = kb.list(kind)
+    _notices(kb)
+    _emit(rows, fmt, lambda rs: "\n".join(f"{r['kind']}:{r['id']}\t{r['name']}" for r in rs))
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@pass_kb
+def show(kb, ref, fmt):
+    """Show one record (REF is kind:id or a unique id) with its links in and out."""
+    from .textfmt import record_text
+
+    data = kb.show(ref)
+    _notices(kb)
+    _emit(data, "json" if fmt == "json" else "text", lambda d: record_text(d, markdown=fmt == "markdown"))
+
+
+@cli.command()
+@click.argument("text", nargs=-1, required=True)
+@click.option("--kind", default=None, help="Only records of this kind.")
+@click.option("-n", "--limit", default=20, show_default=True)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@pass_kb
+def search(kb, text, kind, limit, fmt):
+    """Full-text search over every record (tolerates typos)."""
+    hits = kb.search(" ".join(text), kind=kind, limit=limit)
+    _notices(kb)
+    _emit(hits, fmt, lambda hs: "\n".join(f"{h['ref']}\t{h['name']}" for h in hs) or "no match")
+
+
+@cli.command()
+@click.option("--kind", default=None, help="Only this kind's schema.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Write one <kind>.schema.json per kind into this folder.")
+def schema(kind, out):
+    """JSON Schema of the record kinds, for editors' YAML language servers.
+
+    \b
+    In VS Code (YAML extension), map each kind's schema to its folder:
+      "yaml.schemas": {"schemas/method.schema.json": "content/method/*.yaml", ...}
+    """
+    from pathlib import Path
+
+    from .schema import json_schema
+
+    schemas = json_schema()
+    if kind:
+        if kind not in schemas:
+            raise click.BadParameter(f"unknown kind {kind!r}; kinds are {', '.join(schemas)}", param_hint="--kind")
+        schemas = {kind: schemas[kind]}
+    if out:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, s in schemas.items():
+            (folder / f"{k}.schema.json").write_text(json.dumps(s, indent=2, sort_keys=True) + "\n")
+        click.echo(f"wrote {len(schemas)} schema(s) to {folder}")
+    else:
+        click.echo(json.dumps(schemas[kind] if kind else schemas, indent=2, sort_keys=True))
+
+
+def main():
+    cli(prog_name="kb")

@@ -1,0 +1,75 @@
+"""Problems found in content, and the one exception the library raises to its callers."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Problem", "KBError", "CODES"]
+
+# Every code a Problem can carry, with the fix a user should make. tests/test_docs.py checks that
+# each code emitted anywhere is listed here, so the docs never lag behind the checks.
+CODES: dict[str, str] = {
+    "yaml-syntax": "The file is not valid YAML. Fix the syntax at the line shown.",
+    "yaml-tag": "YAML tags that construct objects (!!python/...) are refused. Use plain values.",
+    "yaml-duplicate-key": "A key appears twice in one mapping. Keep one of them.",
+    "not-a-mapping": "A record file must hold one YAML mapping (key: value pairs).",
+    "missing-field": "A required field is absent. Add it.",
+    "unknown-field": "The field is not part of this kind's schema. Remove it or fix its spelling (see `kb schema`).",
+    "wrong-type": "The field's value has the wrong type or is not one of the allowed values.",
+    "bad-id": "Ids are slugs: lowercase letters and digits separated by single hyphens.",
+    "id-mismatch": "The record's id must equal its file name without .yaml.",
+    "unknown-kind": "Records live in content/<kind>/ where kind is one of the record kinds.",
+    "duplicate-id": "Two records of the same kind share an id. Rename one.",
+    "bib-parse": "The BibTeX entry does not parse. Check braces, commas and the entry type.",
+    "bib-duplicate-key": "Two BibTeX entries share a citekey. Keep one.",
+    "bib-missing-locator": "Every paper needs a doi, an eprint (arXiv id) or a url field.",
+    "bib-missing-field": "The BibTeX entry lacks a required field (title, author, year).",
+    "bib-bad-key": "Citekeys are lowercase letters, digits and hyphens.",
+    "dangling-ref": "The link names a record that does not exist. Fix the id or add the record.",
+    "wrong-kind-ref": "The link names a record of a kind this field does not accept.",
+    "ambiguous-ref": "A bare id matches records of several kinds. Write it as kind:id.",
+    "unknown-citekey": "The citekey is not in bib/*.bib. Add the entry or fix the key.",
+    "paper-note-without-entry": "content/paper/<key>.yaml needs a BibTeX entry with the same citekey.",
+    "prerequisite-cycle": "Prerequisites form a cycle. Remove one of the edges named.",
+    "reference-unresolved": "`reference:` must name a top-level function in kb.reference, as kb.reference.<module>:<function>.",
+    "reference-missing": "The method has no reference implementation yet (reference: null).",
+    "orphan": "No other record links to this one. Link it from a goal, path, method or see_also.",
+    "uncited-paper": "No record cites this BibTeX entry.",
+    "broken-link": "A link in the rendered output points to a file or #anchor that does not exist.",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the content, located as precisely as we can.
+
+    Examples
+    --------
+    >>> Problem("dangling-ref", "content/method/x.yaml", 3, "method:x", "no such record").format()
+    'content/method/x.yaml:3: error: [dangling-ref] no such record'
+    """
+
+    code: str
+    file: str | None
+    line: int | None
+    ref: str | None
+    message: str
+    severity: str = field(default="error")
+
+    def format(self) -> str:
+        where = self.file or "<content>"
+        if self.line:
+            where += f":{self.line}"
+        return f"{where}: {self.severity}: [{self.code}] {self.message}"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("severity")
+        return data
+
+
+class KBError(Exception):
+    """A failure the user can fix; its message says how. The CLI prints it without a traceback."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None):
+        super().__init__(message)
+        self.problems = problems or []

@@ -1,0 +1,84 @@
+"""The one grammar of references: ``kind:id`` refs, ``[[kind:id]]`` links and ``[@citekey]`` citations."""
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "KINDS", "SLUG", "CITEKEY", "is_slug", "parse_ref", "format_ref",
+    "find_links", "find_citations",
+]
+
+# Order matters: it is the order used in listings and for resolving a bare id that several kinds share.
+KINDS = ("method", "architecture", "case_study", "tool", "concept", "topic", "goal", "path", "tutorial", "paper")
+
+SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+# Citekeys follow Google Scholar's habit (lowercase surname, year, first title word) and may contain hyphens.
+CITEKEY = r"[a-z0-9][a-z0-9_-]*"
+_SLUG_RE = re.compile(rf"^{SLUG}$")
+_CITEKEY_RE = re.compile(rf"^{CITEKEY}$")
+_KIND_ALT = "|".join(KINDS)
+_LINK_RE = re.compile(rf"\[\[\s*({_KIND_ALT})\s*:\s*([^\]\s|]+)\s*(?:\|([^\]]*))?\]\]")
+_CITE_RE = re.compile(r"\[@([^\]\s;,]+)((?:\s*[;,]\s*@[^\]\s;,]+)*)\]")
+
+
+def is_slug(text: str) -> bool:
+    """True when ``text`` is a valid record id.
+
+    >>> is_slug("grad-cam"), is_slug("../etc"), is_slug("Grad_CAM")
+    (True, False, False)
+    """
+    return isinstance(text, str) and bool(_SLUG_RE.match(text)) and len(text) <= 120
+
+
+def is_citekey(text: str) -> bool:
+    return isinstance(text, str) and bool(_CITEKEY_RE.match(text)) and len(text) <= 120
+
+
+def parse_ref(text: str, default_kind: str | None = None) -> tuple[str | None, str]:
+    """Split ``"kind:id"`` into ``(kind, id)``; a bare id gives ``(default_kind, id)``.
+
+    Raises ValueError on an unknown kind or an id that is not a slug (papers: a citekey).
+
+    >>> parse_ref("method:grad-cam")
+    ('method', 'grad-cam')
+    >>> parse_ref("pca", "method")
+    ('method', 'pca')
+    """
+    text = str(text).strip()
+    kind, sep, ident = text.partition(":")
+    if not sep:
+        kind, ident = default_kind, text
+    elif kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r} in {text!r} (kinds: {', '.join(KINDS)})")
+    ok = is_citekey(ident) if kind == "paper" else is_slug(ident)
+    if not ok:
+        raise ValueError(f"{ident!r} is not a valid id (lowercase letters, digits and single hyphens)")
+    return kind, ident
+
+
+def format_ref(kind: str, ident: str) -> str:
+    return f"{kind}:{ident}"
+
+
+def find_links(text: str) -> list[tuple[str, str, int]]:
+    """``[[kind:id]]`` (or ``[[kind:id|label]]``) links in Markdown, as ``(kind, id, line_offset)``.
+
+    >>> find_links("see [[method:pca]] and\\n[[concept:entropy|entropy]]")
+    [('method', 'pca', 0), ('concept', 'entropy', 1)]
+    """
+    return [(m.group(1), m.group(2), text.count("\n", 0, m.start())) for m in _LINK_RE.finditer(text or "")]
+
+
+def find_citations(text: str) -> list[tuple[str, int]]:
+    """``[@key]`` and ``[@a; @b]`` citations in Markdown, as ``(citekey, line_offset)``.
+
+    >>> find_citations("as shown [@kim2018interpretability; @olah2017feature].")
+    [('kim2018interpretability', 0), ('olah2017feature', 0)]
+    """
+    found = []
+    for m in _CITE_RE.finditer(text or ""):
+        line = text.count("\n", 0, m.start())
+        found.append((m.group(1), line))
+        for extra in re.findall(r"@([^\]\s;,]+)", m.group(2)):
+            found.append((extra, line))
+    return found

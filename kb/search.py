@@ -1,0 +1,87 @@
+"""Full-text search over every record, behind two functions (build_index, search) so the engine can change."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+__all__ = ["build_index", "search", "document_text"]
+
+
+def document_text(record: dict) -> str:
+    """Every prose value of a record, flattened to one string (links reduced to their ids)."""
+    parts: list[str] = []
+
+    def walk(value):
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if k not in ("kind", "file", "fields"):
+                    walk(v)
+
+    walk({k: v for k, v in record.items() if k not in ("name", "aliases", "summary", "id")})
+    text = " ".join(parts)
+    return re.sub(r"\[\[\s*\w+\s*:\s*([^\]|]+)(?:\|[^\]]*)?\]\]", r"\1", text)
+
+
+def _schema():
+    from whoosh.analysis import StemmingAnalyzer
+    from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+
+    analyzer = StemmingAnalyzer()
+    return Schema(
+        ref=ID(stored=True, unique=True), kind=KEYWORD(stored=True), name=STORED,
+        title=TEXT(analyzer=analyzer, field_boost=4.0), aliases=TEXT(analyzer=analyzer, field_boost=3.0),
+        summary=TEXT(analyzer=analyzer, field_boost=2.0), text=TEXT(analyzer=analyzer),
+    )
+
+
+def build_index(folder: Path, records: list[dict]) -> None:
+    """Write a fresh whoosh index of ``records`` into ``folder`` (which must be new)."""
+    from whoosh import index
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ix = index.create_in(str(folder), _schema())
+    writer = ix.writer(limitmb=256)
+    for r in records:
+        writer.add_document(
+            ref=f"{r['kind']}:{r['id']}", kind=r["kind"], name=r.get("name") or r["id"],
+            title=f"{r.get('name', '')} {r['id'].replace('-', ' ')}", aliases=" ; ".join(r.get("aliases") or []),
+            summary=r.get("summary") or r.get("definition") or "", text=document_text(r),
+        )
+    writer.commit()
+
+
+def search(folder: Path, text: str, kind: str | None = None, limit: int = 20) -> list[dict]:
+    """Records matching ``text``, best first: ``[{"ref", "kind", "name", "score"}]``.
+
+    Terms are OR-ed; when nothing matches exactly, every term is retried as a fuzzy term
+    (edit distance 1, or 2 for long words) so typos still find their record.
+    """
+    from whoosh import index, qparser, query as Q
+
+    words = re.findall(r"[A-Za-z0-9]+", text or "")
+    if not words:
+        return []
+    ix = index.open_dir(str(folder))
+    with ix.searcher() as searcher:
+        fields = ["title", "aliases", "summary", "text"]
+        parser = qparser.MultifieldParser(fields, ix.schema, group=qparser.OrGroup.factory(0.9))
+        parser.remove_plugin_class(qparser.WildcardPlugin)
+        parser.add_plugin(qparser.FuzzyTermPlugin())
+        restrict = Q.Term("kind", kind) if kind else None
+
+        def run(qtext):
+            q = parser.parse(qtext)
+            if restrict is not None:
+                q = Q.And([q, restrict])
+            return [{"ref": h["ref"], "kind": h["kind"], "name": h["name"], "score": round(h.score, 3)}
+                    for h in searcher.search(q, limit=limit)]
+
+        hits = run(" ".join(words))
+        if not hits:
+            hits = run(" ".join(f"{w}~{2 if len(w) > 7 else 1}" for w in words if len(w) > 2))
+        return hits

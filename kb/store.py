@@ -1,0 +1,134 @@
+"""The compiled store: records, edges and metadata in SQL (SQLite by default, any SQLAlchemy URL).
+
+Writing goes through sqlmodel. Reading the embedded SQLite store uses the standard library's
+sqlite3, because importing SQLAlchemy alone costs ~190 ms and a query's whole budget is 200 ms.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Iterable
+
+__all__ = ["write_store", "Reader", "open_reader", "TABLES_SQL"]
+
+STORE_VERSION = "1"
+
+
+def _tables():
+    """The sqlmodel table classes, defined on first use so reading never imports SQLAlchemy."""
+    global _TABLES
+    try:
+        return _TABLES
+    except NameError:
+        pass
+    from sqlmodel import Field, SQLModel
+
+    class RecordRow(SQLModel, table=True):
+        __tablename__ = "record"
+        ref: str = Field(primary_key=True)
+        kind: str = Field(index=True)
+        id: str = Field(index=True)
+        name: str
+        summary: str = ""
+        level: str | None = None
+        file: str | None = None
+        data: str  # the record's fields as JSON
+
+    class EdgeRow(SQLModel, table=True):
+        __tablename__ = "edge"
+        pk: int | None = Field(default=None, primary_key=True)
+        source: str = Field(index=True)
+        target: str = Field(index=True)
+        relation: str
+        field: str
+
+    class MetaRow(SQLModel, table=True):
+        __tablename__ = "meta"
+        key: str = Field(primary_key=True)
+        value: str
+
+    _TABLES = (SQLModel, RecordRow, EdgeRow, MetaRow)
+    return _TABLES
+
+
+def write_store(url: str, records: Iterable[dict], edges: Iterable[tuple[str, str, str, str]], meta: dict[str, Any]) -> None:
+    """Write a complete store at ``url`` in one transaction, replacing what was there.
+
+    On SQLite the caller writes a fresh file and renames it into place; on a server database the
+    single transaction is what keeps readers from seeing a half-written store.
+    """
+    from sqlmodel import Session, create_engine, delete
+
+    SQLModel, RecordRow, EdgeRow, MetaRow = _tables()
+    engine = create_engine(url)
+    try:
+        SQLModel.metadata.create_all(engine)
+        with Session(engine) as session:
+            for table in (RecordRow, EdgeRow, MetaRow):
+                session.exec(delete(table))
+            session.add_all(RecordRow(ref=f"{r['kind']}:{r['id']}", kind=r["kind"], id=r["id"], name=r["name"],
+                                      summary=r.get("summary") or "", level=r.get("level"), file=r.get("file"),
+                                      data=json.dumps(r, sort_keys=True)) for r in records)
+            session.add_all(EdgeRow(source=s, target=t, relation=rel, field=f) for s, t, rel, f in edges)
+            meta = {**meta, "store_version": STORE_VERSION}
+            session.add_all(MetaRow(key=k, value=json.dumps(v)) for k, v in meta.items())
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+class Reader:
+    """Read access to a built store over a DB-API connection (sqlite3) or a SQLAlchemy connection."""
+
+    def __init__(self, execute):
+        self._execute = execute  # (sql, params) -> list of tuples
+
+    def meta(self, key: str, default=None):
+        rows = self._execute("SELECT value FROM meta WHERE key = :key", {"key": key})
+        return json.loads(rows[0][0]) if rows else default
+
+    def records(self, kind: str | None = None) -> list[dict]:
+        sql = "SELECT data FROM record" + (" WHERE kind = :kind" if kind else "") + " ORDER BY kind, id"
+        return [json.loads(row[0]) for row in self._execute(sql, {"kind": kind} if kind else {})]
+
+    def index(self, kind: str | None = None) -> list[tuple[str, str, str]]:
+        """(kind, id, name) of every record, without decoding their fields."""
+        sql = "SELECT kind, id, name FROM record" + (" WHERE kind = :kind" if kind else "") + " ORDER BY kind, id"
+        return [tuple(row) for row in self._execute(sql, {"kind": kind} if kind else {})]
+
+    def record(self, ref: str) -> dict | None:
+        rows = self._execute("SELECT data FROM record WHERE ref = :ref", {"ref": ref})
+        return json.loads(rows[0][0]) if rows else None
+
+    def kinds_of(self, ident: str) -> list[str]:
+        return [row[0] for row in self._execute("SELECT kind FROM record WHERE id = :id ORDER BY kind", {"id": ident})]
+
+    def links(self, ref: str) -> tuple[list[dict], list[dict]]:
+        out = self._execute("SELECT relation, target FROM edge WHERE source = :ref ORDER BY relation, target", {"ref": ref})
+        inn = self._execute("SELECT relation, source FROM edge WHERE target = :ref ORDER BY relation, source", {"ref": ref})
+        dedupe = lambda rows: [{"relation": r, "ref": x} for r, x in dict.fromkeys((r, x) for r, x in rows)]
+        return dedupe(out), dedupe(inn)
+
+    def edges(self, relation: str | None = None) -> list[tuple[str, str, str]]:
+        sql = "SELECT source, target, relation FROM edge" + (" WHERE relation = :rel" if relation else "")
+        return [tuple(r) for r in self._execute(sql, {"rel": relation} if relation else {})]
+
+
+def open_reader(url_or_path: str) -> tuple[Reader, callable]:
+    """A Reader and its close function. A filesystem path opens SQLite read-only with the stdlib."""
+    if "://" not in url_or_path:
+        conn = sqlite3.connect(f"file:{url_or_path}?mode=ro", uri=True, check_same_thread=False)
+        return Reader(lambda sql, params: conn.execute(sql, params).fetchall()), conn.close
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url_or_path)
+    conn = engine.connect()
+
+    def execute(sql, params):
+        return [tuple(r) for r in conn.execute(text(sql), params).fetchall()]
+
+    def close():
+        conn.close()
+        engine.dispose()
+
+    return Reader(execute), close

@@ -1,0 +1,159 @@
+"""Checks over the loaded content; each a small function registered with @check, yielding Problems."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .bib import Paper
+from .errors import CODES, Problem
+from .graph import Link
+from .load import Loaded
+
+__all__ = ["Content", "Report", "check", "CHECKS", "run_checks", "reference_functions"]
+
+
+@dataclass
+class Content:
+    """Everything validation looks at: records, papers, the graph and the links that did not resolve."""
+
+    records: list[Loaded]
+    papers: list[Paper]
+    graph: object
+    failed_links: list[tuple[Link, str]]
+    load_problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    errors: list[Problem]
+    warnings: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "errors": [p.to_dict() for p in self.errors],
+                "warnings": [p.to_dict() for p in self.warnings]}
+
+
+CHECKS: list[Callable[[Content], Iterator[Problem]]] = []
+
+
+def check(fn):
+    """Register a check: a function of Content yielding Problems."""
+    CHECKS.append(fn)
+    return fn
+
+
+def run_checks(content: Content) -> Report:
+    problems = list(content.load_problems)
+    for fn in CHECKS:
+        problems.extend(fn(content))
+    for p in problems:
+        assert p.code in CODES, p.code  # a new code must be documented in errors.CODES
+    unique = sorted(set(problems), key=lambda p: (p.file or "", p.line or 0, p.code, p.message))
+    return Report([p for p in unique if p.severity == "error"], [p for p in unique if p.severity != "error"])
+
+
+_HINTS = {
+    "dangling-ref": "no record {ref} exists",
+    "ambiguous-ref": "{target!r} names records of several kinds; write it as kind:{target}",
+    "wrong-kind-ref": "field {field!r} takes {expected} ids, not {ref}",
+    "unknown-citekey": "citekey {target!r} is not in bib/*.bib",
+}
+
+
+@check
+def unresolved_links(content: Content) -> Iterator[Problem]:
+    for link, code in content.failed_links:
+        message = _HINTS[code].format(ref=link.ref if link.kind else link.target, target=link.target,
+                                      field=link.field, expected=link.expected)
+        yield Problem(code, link.file, link.line, link.source, f"{link.field}: {message}")
+
+
+@check
+def paper_notes_have_entries(content: Content) -> Iterator[Problem]:
+    keys = {p.id for p in content.papers}
+    for rec in content.records:
+        if rec.kind == "paper" and rec.id not in keys:
+            yield Problem("paper-note-without-entry", rec.file, 1, rec.ref,
+                          f"no BibTeX entry {rec.id!r} in bib/*.bib for this note")
+
+
+@check
+def prerequisite_cycles(content: Content) -> Iterator[Problem]:
+    import networkx as nx
+
+    G = content.graph
+    req = nx.DiGraph((u, v) for u, v, d in G.edges(data=True) if d["relation"] == "requires")
+    for component in nx.strongly_connected_components(req):
+        if len(component) < 2:
+            continue
+        cycle = nx.find_cycle(req.subgraph(component))
+        names = [u for u, _ in cycle] + [cycle[0][0]]
+        first = G.nodes[names[0]]
+        edge = G.get_edge_data(names[0], names[1]) or {}
+        line = next((d.get("line") for d in edge.values() if d["relation"] == "requires"), None)
+        yield Problem("prerequisite-cycle", first.get("file"), line, names[0],
+                      "prerequisites form a cycle: " + " -> ".join(names))
+
+
+@lru_cache(maxsize=None)
+def reference_functions(module_file: str, mtime: float) -> frozenset[str]:
+    """Top-level function names of a module, read with ast so checking never imports torch."""
+    tree = ast.parse(Path(module_file).read_text(encoding="utf-8"))
+    return frozenset(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+
+def resolve_reference(dotted: str) -> str | None:
+    """None when ``kb.reference.<module>:<function>`` names a top-level def; else why not."""
+    module, _, func = dotted.partition(":")
+    parts = module.split(".")
+    if parts[:2] != ["kb", "reference"] or not func:
+        return "only functions inside kb.reference may be named"
+    base = Path(__file__).resolve().parent.joinpath(*parts[1:])
+    path = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+    if not path.is_file():
+        return f"module {module} does not exist"
+    if func.startswith("_"):
+        return f"{func} is private"
+    if func not in reference_functions(str(path), path.stat().st_mtime):
+        return f"{module} has no top-level function {func}"
+    return None
+
+
+@check
+def references_resolve(content: Content) -> Iterator[Problem]:
+    for rec in content.records:
+        if rec.kind != "method":
+            continue
+        dotted = rec.model.reference
+        if dotted is None:
+            yield Problem("reference-missing", rec.file, rec.line("reference"), rec.ref,
+                          "reference: null — the reference implementation is still to be written", "warning")
+            continue
+        why = resolve_reference(dotted)
+        if why:
+            yield Problem("reference-unresolved", rec.file, rec.line("reference"), rec.ref, f"reference {dotted!r}: {why}")
+
+
+@check
+def orphans(content: Content) -> Iterator[Problem]:
+    G = content.graph
+    for rec in content.records:
+        if rec.kind in ("path", "paper") or rec.ref not in G:
+            continue
+        if not any(u != rec.ref for u in G.predecessors(rec.ref)):
+            yield Problem("orphan", rec.file, 1, rec.ref, f"nothing links to {rec.ref}", "warning")
+
+
+@check
+def uncited_papers(content: Content) -> Iterator[Problem]:
+    G = content.graph
+    for p in content.papers:
+        if p.ref in G and not any(G.nodes[u]["kind"] != "paper" for u in G.predecessors(p.ref)):
+            yield Problem("uncited-paper", p.file, p.line, p.ref, f"no record cites {p.id!r}", "warning")
