@@ -119,8 +119,13 @@ def _paper(entry, rel: str) -> tuple[Paper | None, list[Problem]]:
                  rel, line, values), []
 
 
-def load_bib(bib_dir: Path, relative_to: Path) -> tuple[list[Paper], list[Problem]]:
-    """Parse every ``bib_dir/*.bib``; return papers and all problems (parse errors, duplicates, missing locators)."""
+def load_bib(bib_dir: Path, relative_to: Path, declared: set[str] | None = None) -> tuple[list[Paper], list[Problem]]:
+    """Parse every ``bib_dir/*.bib``; return papers and all problems (parse errors, duplicates, missing locators).
+
+    ``declared``, when given, receives the citekey of every entry written, even one that failed,
+    so citations of a broken entry are not reported a second time as unknown.
+    """
+    declared = set() if declared is None else declared
     import bibtexparser
 
     papers: list[Paper] = []
@@ -144,10 +149,14 @@ def load_bib(bib_dir: Path, relative_to: Path) -> tuple[list[Paper], list[Proble
                 problems.append(Problem("bib-duplicate-key", rel, line, f"paper:{block.key}",
                                         f"citekey {block.key!r} is defined twice in this file"))
             else:
+                m = re.match(r"\s*@\w+\s*[{(]\s*([^,\s]+)\s*,", block.raw or "")
+                if m:
+                    declared.add(m.group(1))
                 first = block.raw.strip().splitlines()[0][:60] if block.raw.strip() else ""
                 problems.append(Problem("bib-parse", rel, line, None,
                                         f"entry does not parse: {first!r}; check its braces, commas and quotes"))
         for entry in library.entries:
+            declared.add(entry.key)
             if not is_citekey(entry.key):
                 problems.append(Problem("bib-bad-key", rel, entry.start_line + 1, None,
                                         f"citekey {entry.key!r} must be lowercase letters, digits, '-' or '_'"))

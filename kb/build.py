@@ -31,7 +31,7 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     """Load, link and validate everything under ``layout``; never raises for bad content."""
     from .bib import load_bib
     from .graph import build_graph
-    from .load import content_files, load_file, load_records
+    from .load import content_files, declared_refs, load_records
     from .validate import Content, run_checks
 
     if progress:
@@ -40,8 +40,10 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     records, problems = load_records(layout.content, layout.root)
     if progress:
         progress("load", len(records), len(records))
-    papers, bib_problems = load_bib(layout.bib, layout.root)
-    graph, failed = build_graph(records, papers)
+    declared_keys: set[str] = set()
+    papers, bib_problems = load_bib(layout.bib, layout.root, declared_keys)
+    declared = declared_refs(layout.content) | {("paper", k) for k in declared_keys}
+    graph, failed = build_graph(records, papers, declared)
     report = run_checks(Content(records, papers, graph, failed, problems + bib_problems))
     return Compiled(records, papers, graph, report)
 

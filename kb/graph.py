@@ -112,10 +112,12 @@ def resolve_links(links: Iterable[Link], known: dict[str, set[str]]) -> tuple[li
     return resolved, failed
 
 
-def build_graph(records: list[Loaded], papers: list[Paper]):
+def build_graph(records: list[Loaded], papers: list[Paper], declared: Iterable[tuple[str, str]] = ()):
     """Build the MultiDiGraph of ``records`` and ``papers``; return ``(graph, failed_links)``.
 
-    Node attributes: kind, id, name, level, file. Edge attributes: relation, field, line.
+    ``declared`` lists ``(kind, id)`` of records that exist but failed to load: links to them are
+    neither edges nor failures. Node attributes: kind, id, name, level, file. Edge attributes:
+    relation, field, line.
     """
     import networkx as nx
 
@@ -129,10 +131,12 @@ def build_graph(records: list[Loaded], papers: list[Paper]):
     for p in papers:
         G.add_node(p.ref, kind="paper", id=p.id, name=p.title, level=None, file=p.file, year=p.year)
         known.setdefault(p.id, set()).add("paper")
+    for kind, ident in declared:
+        known.setdefault(ident, set()).add(kind)
     links = [link for rec in records for link in record_links(rec)]
     resolved, failed = resolve_links(links, known)
     for link, target in resolved:
-        if link.source != target:
+        if link.source != target and target in G:
             G.add_edge(link.source, target, key=f"{link.relation}:{link.field}", relation=link.relation,
                        field=link.field, line=link.line)
     return G, failed

@@ -12,7 +12,7 @@ from .errors import Problem
 from .refs import KINDS, is_citekey, is_slug
 from .schema import MODELS
 
-__all__ = ["Loaded", "load_records", "load_yaml", "content_files"]
+__all__ = ["Loaded", "load_records", "load_yaml", "content_files", "declared_refs"]
 
 try:  # libyaml is ~10x faster; both are safe loaders
     _Loader = yaml.CSafeLoader
@@ -96,6 +96,9 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[tuple, int], int | None, 
         line = mark.line + 1 if mark else None
         what = getattr(exc, "problem", None) or str(exc)
         ctx = getattr(exc, "context", None)
+        ctx_mark = getattr(exc, "context_mark", None)
+        if ctx and ctx_mark is not None:
+            ctx += f" started on line {ctx_mark.line + 1}"
         return None, {}, None, [Problem("yaml-syntax", file, line, None, f"{what}" + (f" ({ctx})" if ctx else ""))]
     except (ValueError, RecursionError) as exc:  # e.g. absurd nesting or NUL bytes
         return None, {}, None, [Problem("yaml-syntax", file, 1, None, f"unreadable YAML: {exc}")]
@@ -161,6 +164,20 @@ def load_file(path: Path, kind: str, rel: str, text: str | None = None) -> tuple
     except ValidationError as exc:
         return None, problems + _schema_problems(exc, kind, rel, lines, stem)
     return Loaded(kind, stem, model, rel, lines, body_line), problems
+
+
+def declared_refs(content_dir: Path) -> set[tuple[str, str]]:
+    """``(kind, id)`` of every record file present, loadable or not.
+
+    Links to a record whose file has an error are not reported as dangling as well: one mistake,
+    one message.
+    """
+    found = set()
+    for path in content_files(content_dir):
+        parts = path.relative_to(content_dir).parts
+        if len(parts) == 2 and parts[0] in KINDS:
+            found.add((parts[0], path.stem))
+    return found
 
 
 def load_records(content_dir: Path, relative_to: Path) -> tuple[list[Loaded], list[Problem]]:

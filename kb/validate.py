@@ -93,8 +93,9 @@ def prerequisite_cycles(content: Content) -> Iterator[Problem]:
     for component in nx.strongly_connected_components(req):
         if len(component) < 2:
             continue
-        cycle = nx.find_cycle(req.subgraph(component))
-        names = [u for u, _ in cycle] + [cycle[0][0]]
+        cycle = [u for u, _ in nx.find_cycle(req.subgraph(component), source=min(component))]
+        start = cycle.index(min(cycle))  # the same cycle is always named from the same record
+        names = cycle[start:] + cycle[:start] + [cycle[start]]
         first = G.nodes[names[0]]
         edge = G.get_edge_data(names[0], names[1]) or {}
         line = next((d.get("line") for d in edge.values() if d["relation"] == "requires"), None)
