@@ -148,6 +148,7 @@ class Method(Record):
 
 class Architecture(Record):
     family: Literal["feedforward", "convolutional", "recurrent", "attention", "generative", "graph"]
+    modalities: list[Modality] = Field(default_factory=list, description="Inputs this architecture usually takes (a question naming it implies them).")
     parent: str | None = Field(default=None, description="Architecture id this one specialises (gru -> rnn).")
     considerations: list[Text] = Field(min_length=1)
     common_findings: list[Text] = Field(min_length=1)
@@ -192,10 +193,20 @@ class Tool(Record):
     quick_start: Text
 
 
+class Implies(_Strict):
+    """What a question that names this concept (or one of its aliases) tells the query about the user."""
+
+    modality: Modality | None = None
+    access: Access | None = None
+    scope: Scope | None = None
+    budget: CostLevel | None = Field(default=None, description="The compute budget the words signal.")
+
+
 class Concept(Record):
     area: Area
     definition: OneLine = Field(description="One line for the glossary.")
     prerequisites: list[str] = Field(default_factory=list)
+    implies: Implies | None = Field(default=None, description="Query facets this concept's words signal, e.g. modality: image for 'x-ray'.")
 
     _prereq = _refs_validator("prerequisites", None)
 
