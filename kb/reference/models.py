@@ -24,6 +24,7 @@ __all__ = [
     "FlipFlopGRU",
     "train_flipflop_gru",
     "make_repeated_sequences",
+    "make_induction_batch",
     "AttentionOnlyTransformer",
     "train_induction_transformer",
     "LinearModel",
@@ -202,6 +203,21 @@ def make_repeated_sequences(n: int = 64, half: int = 10, vocab: int = 32, seed: 
     return torch.cat([first, first], 1)
 
 
+def make_induction_batch(n: int = 64, length: int = 24, vocab: int = 32, seed: int = 0) -> Tensor:
+    """Random tokens with one segment repeated at a random offset and period (3 to ``length // 2``).
+
+    Because the period varies, copying needs content (previous-token + induction heads), not a
+    fixed positional offset.
+    """
+    g = generator(seed)
+    tokens = torch.randint(0, vocab, (n, length), generator=g)
+    period = torch.randint(3, length // 2 + 1, (n, 1), generator=g)
+    start = (torch.rand(n, 1, generator=g) * (length - 2 * period + 1)).long()
+    j = torch.arange(length).view(1, -1)
+    copy = (j >= start + period) & (j < start + 2 * period)
+    return tokens.gather(1, torch.where(copy, j - period, j))
+
+
 class Attention(nn.Module):
     """Causal multi-head attention. ``pattern`` (weights ``(B, H, T, T)``) and ``head_out``
     (each head's write to the residual stream, ``(B, T, H, D)``) are identity modules to hook."""
@@ -265,14 +281,14 @@ def _next_token_loss(logits: Tensor, tokens: Tensor) -> Tensor:
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
 
 
-def train_induction_transformer(seed: int = 0, n_steps: int = 400, half: int = 10, vocab: int = 32) -> Demo:
+def train_induction_transformer(seed: int = 0, n_steps: int = 600, half: int = 10, vocab: int = 32) -> Demo:
     """Train a 2-layer attention-only transformer on repeated random sequences (seconds on a CPU).
 
     The second half is predictable only by copying: the model forms a previous-token head in
     layer 1 and an induction head in layer 2 [@olsson2022context].
     """
     model = AttentionOnlyTransformer(vocab=vocab, seed=seed)
-    batches = lambda s: (make_repeated_sequences(64, half, vocab, seed * 100003 + s),) * 2  # noqa: E731
+    batches = lambda s: (make_induction_batch(64, 2 * half + 4, vocab, seed * 100003 + s),) * 2  # noqa: E731
     loss = _fit(model, batches, n_steps, 3e-3, seed, loss_fn=_next_token_loss)
     tokens = make_repeated_sequences(64, half, vocab, seed + 999)
     with torch.no_grad():

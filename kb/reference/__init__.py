@@ -1,0 +1,95 @@
+"""Reference implementations of interpretability methods: small, tested PyTorch functions.
+
+Every public function is importable from here; ``METHOD_REFERENCES`` maps each method record's
+id to the top-level function (``"kb.reference.<module>:<function>"``) its ``reference:`` names.
+Importing this package imports torch; the rest of ``kb`` never does.
+"""
+
+from .attention import (attention_patterns, attention_rollout, prefix_matching_chance,
+                        prefix_matching_score, previous_token_score)
+from .attribution import (deeplift, gradient_x_input, guided_backprop, integrated_gradients, occlusion,
+                          saliency, smoothgrad)
+from .cam import grad_cam
+from .circuits import CircuitResult, circuit_analysis
+from .dynamics import (Basins, FixedPoints, Trajectory, attractor_basins, find_fixed_points, jacobians,
+                       trajectory_analysis)
+from .embedding import (ManifoldGeometry, PCAResult, manifold_geometry, participation_ratio, pca, phate,
+                        tsne, two_nn_dimension, umap)
+from .lens import TunedLens, logit_lens, tuned_lens
+from .lrp import lrp
+from .patching import ablation, activation_patching, causal_tracing, path_patching, patching_sweep
+from .probes import (INLP, CausalProbe, ProbeResult, causal_probing, control_labels, inlp, linear_probe,
+                     mutual_information_binned, mutual_information_ksg, train_linear_probe)
+from .sae import SparseAutoencoder, sae_loss, train_sae
+from .shapley import kernel_shap, lime, shapley_values_exact
+from .similarity import linear_cka, rbf_cka, rdm, rsa, spearman, svcca
+from .tcav import TCAVResult, concept_activation_vector, tcav
+from .visualization import activation_maximization, deepdream, gaussian_blur
+
+__all__ = [
+    # attribution
+    "saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "occlusion", "deeplift",
+    "guided_backprop", "grad_cam", "kernel_shap", "lime", "shapley_values_exact", "lrp",
+    # feature visualisation
+    "activation_maximization", "deepdream", "gaussian_blur",
+    # probing
+    "train_linear_probe", "linear_probe", "control_labels", "ProbeResult", "mutual_information_binned",
+    "mutual_information_ksg", "inlp", "INLP", "causal_probing", "CausalProbe",
+    # representations
+    "pca", "PCAResult", "tsne", "umap", "phate", "manifold_geometry", "ManifoldGeometry",
+    "participation_ratio", "two_nn_dimension", "linear_cka", "rbf_cka", "svcca", "rsa", "rdm", "spearman",
+    # dynamics
+    "find_fixed_points", "FixedPoints", "jacobians", "trajectory_analysis", "Trajectory",
+    "attractor_basins", "Basins",
+    # mechanistic
+    "activation_patching", "patching_sweep", "path_patching", "causal_tracing", "ablation",
+    "attention_patterns", "attention_rollout", "prefix_matching_score", "prefix_matching_chance",
+    "previous_token_score", "logit_lens", "tuned_lens", "TunedLens", "SparseAutoencoder", "sae_loss",
+    "train_sae", "circuit_analysis", "CircuitResult",
+    # concept-based
+    "tcav", "TCAVResult", "concept_activation_vector",
+    "METHOD_REFERENCES",
+]
+
+# method record id -> "kb.reference.<module>:<top-level function>"; every target is a top-level
+# ``def`` in that module (checked by tests/reference/test_registry.py with ``ast``).
+METHOD_REFERENCES: dict[str, str] = {
+    "saliency-maps": "kb.reference.attribution:saliency",
+    "gradient-x-input": "kb.reference.attribution:gradient_x_input",
+    "smoothgrad": "kb.reference.attribution:smoothgrad",
+    "integrated-gradients": "kb.reference.attribution:integrated_gradients",
+    "grad-cam": "kb.reference.cam:grad_cam",
+    "occlusion": "kb.reference.attribution:occlusion",
+    "lime": "kb.reference.shapley:lime",
+    "shap": "kb.reference.shapley:kernel_shap",
+    "lrp": "kb.reference.lrp:lrp",
+    "deeplift": "kb.reference.attribution:deeplift",
+    "guided-backprop": "kb.reference.attribution:guided_backprop",
+    "activation-maximization": "kb.reference.visualization:activation_maximization",
+    "deepdream": "kb.reference.visualization:deepdream",
+    "linear-probes": "kb.reference.probes:linear_probe",
+    "causal-probing": "kb.reference.probes:causal_probing",
+    "mutual-information": "kb.reference.probes:mutual_information_ksg",
+    "pca": "kb.reference.embedding:pca",
+    "tsne": "kb.reference.embedding:tsne",
+    "umap": "kb.reference.embedding:umap",
+    "phate": "kb.reference.embedding:phate",
+    "cka": "kb.reference.similarity:linear_cka",
+    "svcca": "kb.reference.similarity:svcca",
+    "rsa": "kb.reference.similarity:rsa",
+    "manifold-geometry": "kb.reference.embedding:manifold_geometry",
+    "fixed-point-analysis": "kb.reference.dynamics:find_fixed_points",
+    "trajectory-analysis": "kb.reference.dynamics:trajectory_analysis",
+    "attractor-landscapes": "kb.reference.dynamics:attractor_basins",
+    "circuit-analysis": "kb.reference.circuits:circuit_analysis",
+    "sparse-autoencoders": "kb.reference.sae:train_sae",
+    "activation-patching": "kb.reference.patching:activation_patching",
+    "attention-pattern-analysis": "kb.reference.attention:attention_patterns",
+    "attention-rollout": "kb.reference.attention:attention_rollout",
+    "logit-lens": "kb.reference.lens:logit_lens",
+    "tuned-lens": "kb.reference.lens:tuned_lens",
+    "path-patching": "kb.reference.patching:path_patching",
+    "causal-tracing": "kb.reference.patching:causal_tracing",
+    "ablation": "kb.reference.patching:ablation",
+    "tcav": "kb.reference.tcav:tcav",
+}

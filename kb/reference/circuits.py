@@ -1,0 +1,88 @@
+"""Circuit analysis as a composition: patch every component, keep the important ones, check by ablation."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ._common import capture_outputs, forward_hooks, replace_output, resolve_module
+from .patching import Index, activation_patching
+
+__all__ = ["Component", "CircuitResult", "circuit_analysis"]
+
+Component = tuple  # (module or dotted name, index into its output or None)
+
+
+@dataclasses.dataclass
+class CircuitResult:
+    """``effects[i]``: normalised patching effect of component ``i`` (0 = no effect, 1 = restores the clean metric);
+    ``circuit``: the components with ``effect >= threshold``; ``clean``/``corrupted``: baseline metrics;
+    ``faithfulness``: metric with everything *outside* the circuit mean-ablated, normalised the same way;
+    ``ablated``: metric with the circuit itself mean-ablated, normalised."""
+
+    effects: Tensor
+    circuit: list
+    clean: float
+    corrupted: float
+    faithfulness: float
+    ablated: float
+
+
+def _mean_ablate(model, components, inputs):
+    """Forward hooks replacing each component's output (or its indexed part) with its batch mean."""
+    modules = [resolve_module(model, m) for m, _ in components]
+    with torch.no_grad(), capture_outputs(modules, detach=True) as store:
+        model(inputs)
+    hooks = []
+    for (module, (_, index)), acts in zip(zip(modules, components), store):
+        mean = acts[-1].mean(0, keepdim=True)
+
+        def fn(out, mean=mean, index=index):
+            out = out.clone()
+            if index is None:
+                return mean.expand_as(out).clone()
+            out[index] = mean.expand_as(out)[index]
+            return out
+
+        hooks.append((module, replace_output(fn)))
+    return hooks
+
+
+def circuit_analysis(
+    model: nn.Module,
+    clean: Tensor,
+    corrupted: Tensor,
+    components: Sequence[Component],
+    metric: Callable[[Tensor], Tensor | float],
+    threshold: float = 0.1,
+) -> CircuitResult:
+    """Find and test a circuit: activation patching per component, then ablation of the found subgraph.
+
+    1. *Localise*: patch each ``(module, index)`` component from the clean into the corrupted run
+       (:func:`~kb.reference.patching.activation_patching`) and normalise its effect as
+       ``(m_patched - m_corrupted) / (m_clean - m_corrupted)``.
+    2. *Select*: the circuit is every component with effect ``>= threshold``.
+    3. *Verify*: on the clean input, mean-ablate all components outside the circuit
+       (faithfulness: the metric should stay near clean, normalised near 1) and, separately, the
+       circuit itself (necessity: the normalised metric should fall towards 0).
+
+    References
+    ----------
+    [@wang2023interpretability]; [@olsson2022context]
+    """
+    with torch.no_grad():
+        m_clean, m_corrupt = float(metric(model(clean))), float(metric(model(corrupted)))
+    span = m_clean - m_corrupt if m_clean != m_corrupt else 1.0
+    norm = lambda m: (m - m_corrupt) / span  # noqa: E731
+    effects = torch.tensor([norm(activation_patching(model, clean, corrupted, module, metric, index))
+                            for module, index in components])
+    circuit = [c for c, e in zip(components, effects) if e >= threshold]
+    outside = [c for c, e in zip(components, effects) if e < threshold]
+    results = []
+    for ablate in (outside, circuit):
+        with torch.no_grad(), forward_hooks(_mean_ablate(model, ablate, clean) if ablate else []):
+            results.append(norm(float(metric(model(clean)))))
+    return CircuitResult(effects, circuit, m_clean, m_corrupt, results[0], results[1])
