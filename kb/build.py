@@ -132,7 +132,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
 
     Raises KBError (carrying the problems) when the content has errors: the previous store stays.
     """
-    from .search import build_index
+    from .search import build_index, build_query_model
     from .store import write_store
 
     compiled = compile_content(layout, progress)
@@ -152,7 +152,8 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
             url = layout.database_url or f"sqlite:///{tmp / 'kb.sqlite'}"
             if progress:
                 progress("store", 0, 2)
-            write_store(url, records, edges, {"fingerprint": stamp, "counts": counts})
+            write_store(url, records, edges, {"fingerprint": stamp, "counts": counts,
+                                              "query_model": build_query_model(records)})
             if progress:
                 progress("index", 1, 2)
             build_index(tmp / "index", records)

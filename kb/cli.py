@@ -160,6 +160,54 @@ def search(kb, text, kind, limit, fmt):
 
 
 @cli.command()
+@click.argument("question", nargs=-1, required=True)
+@click.option("--goal", default=None, help="Override the goal read from the question (a goal id).")
+@click.option("--architecture", default=None, help="Override the architecture (e.g. cnn, transformer, gru).")
+@click.option("--modality", default=None, help="image, text, tabular, sequence, audio, graph, game-state, video.")
+@click.option("--access", default=None, help="What you can access: black-box, activations, gradients, weights.")
+@click.option("--scope", default=None, help="local (one prediction) or global (the whole model).")
+@click.option("-n", "--limit", default=5, show_default=True, help="How many methods to show.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@pass_kb
+def query(kb, question, goal, architecture, modality, access, scope, limit, fmt):
+    """Which method fits QUESTION? Ranked methods with reasons, caveats, papers, tools and how to run them.
+
+    \b
+    Example:
+      kb query "I only have API access, how do I explain one prediction?"
+      kb query "what does my GRU compute" --architecture gru --format json
+    """
+    from .textfmt import answer_text
+
+    ans = kb.query(" ".join(question), limit=limit, goal=goal, architecture=architecture, modality=modality,
+                   access=access, scope=scope)
+    _notices(kb)
+    _emit(ans, "json" if fmt == "json" else "text", lambda a: answer_text(a, markdown=fmt == "markdown"))
+
+
+@cli.command()
+@click.option("--to", "to", default=None, help="The record to learn (kind:id or a unique id).")
+@click.option("--know", default="", help="Comma-separated records you already know; they and what only they need are skipped.")
+@click.option("--audience", type=click.Choice(["beginner", "practitioner", "researcher"]), default=None,
+              help="Without --to: walk this audience's curated path, with the prerequisites it skipped.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@pass_kb
+def path(kb, to, know, audience, fmt):
+    """A learning path: every prerequisite before what needs it, each with why and what to read.
+
+    \b
+    Example:
+      kb path --to sparse-autoencoders --know pca
+      kb path --audience beginner
+    """
+    from .textfmt import path_text
+
+    result = kb.path(to, [k for k in know.split(",") if k.strip()], audience)
+    _notices(kb)
+    _emit(result, "json" if fmt == "json" else "text", lambda p: path_text(p, markdown=fmt == "markdown"))
+
+
+@cli.command()
 @click.option("--kind", default=None, help="Only this kind's schema.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Write one <kind>.schema.json per kind into this folder.")

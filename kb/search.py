@@ -85,3 +85,91 @@ def search(folder: Path, text: str, kind: str | None = None, limit: int = 20) ->
         if not hits:
             hits = run(" ".join(f"{w}~{2 if len(w) > 7 else 1}" for w in words if len(w) > 2))
         return hits
+
+
+# ---- the compact read model the query ranks over -----------------------------------------------
+
+# How much each field of a method counts in text matching: names and aliases say what it *is*;
+# when_to_use says what people use it for; the body adds context but mostly noise.
+METHOD_FIELDS = {"name": 3.0, "aliases": 3.0, "summary": 1.5, "when_to_use": 1.5, "family": 1.0, "body": 0.3,
+                 "implementation_notes": 0.2, "assumptions": 0.2}
+GOAL_FIELDS = {"name": 2.0, "aliases": 2.0, "phrasings": 1.5, "summary": 1.0, "body": 0.2}
+
+
+def _flat(value) -> str:
+    if isinstance(value, list):
+        return " ; ".join(_flat(v) for v in value)
+    return value if isinstance(value, str) else ""
+
+
+def _weighted_terms(record: dict, fields: dict[str, float]) -> dict[str, float]:
+    from .text import terms
+
+    tf: dict[str, float] = {}
+    for fld, weight in fields.items():
+        for term in terms(_flat(record.get(fld)).replace("-", " ")):
+            tf[term] = tf.get(term, 0.0) + weight
+    return tf
+
+
+def build_query_model(records: list[dict]) -> dict:
+    """Everything `kb query` needs, precomputed at build time and read as one JSON value."""
+    import math
+
+    from .text import STOPWORDS, tokens
+
+    by_kind: dict[str, list[dict]] = {}
+    for r in records:
+        by_kind.setdefault(r["kind"], []).append(r)
+    methods, goals = [], []
+    for m in by_kind.get("method", []):
+        methods.append({
+            "id": m["id"], "name": m["name"], "family": m["family"], "goals": m["goals"],
+            "architectures": m["architectures"], "modalities": m["modalities"], "access": m["access"],
+            "scope": m["scope"], "cost": m["cost"], "reference": m.get("reference"),
+            "introduced_by": m.get("introduced_by"), "tools": m.get("tools", []), "pitfalls": m.get("pitfalls", [])[:3],
+            "when_not_to_use": m.get("when_not_to_use", [])[:2], "summary": m["summary"],
+            "tf": _weighted_terms(m, METHOD_FIELDS),
+        })
+    for g in by_kind.get("goal", []):
+        goals.append({"id": g["id"], "name": g["name"], "recommended": [x["method"] for x in g["recommended"]],
+                      "why": {x["method"]: x["why"] for x in g["recommended"]}, "tf": _weighted_terms(g, GOAL_FIELDS)})
+
+    def idf(docs):
+        df: dict[str, int] = {}
+        for d in docs:
+            for t in d["tf"]:
+                df[t] = df.get(t, 0) + 1
+        n = len(docs)
+        return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+
+    architectures = {a["id"]: {"name": a["name"], "parent": a.get("parent"), "modalities": a.get("modalities", []),
+                               "recommended": [x["method"] for x in a.get("recommended_methods", [])]}
+                     for a in by_kind.get("architecture", [])}
+    implies = {c["id"]: {k: v for k, v in c["implies"].items() if v} for c in by_kind.get("concept", []) if c.get("implies")}
+    phrases: list[list] = []  # [tokens, kind, id]
+    for kind, ids in (("architecture", architectures), ("concept", implies)):
+        for r in by_kind.get(kind, []):
+            if r["id"] in ids:
+                for phrase in {r["name"], r["id"], *r.get("aliases", [])}:
+                    toks = tokens(phrase)
+                    if toks:
+                        phrases.append([toks, kind, r["id"]])
+    for m in by_kind.get("method", []):
+        for phrase in {m["name"], m["id"], *m.get("aliases", [])}:
+            toks = tokens(phrase)
+            if toks and not (len(toks) == 1 and toks[0] in STOPWORDS):
+                phrases.append([toks, "method", m["id"]])
+    phrases.sort(key=lambda p: (-len(p[0]), p[1], p[2], p[0]))
+    vocabulary: dict[str, int] = {}
+    for r in records:
+        if r["kind"] in ("method", "goal", "architecture", "concept", "tool"):
+            text = " ".join(_flat(r.get(f)) for f in ("name", "aliases", "summary", "phrasings", "when_to_use", "definition"))
+            for t in tokens(text):
+                if len(t) >= 4 and not t.isdigit():
+                    vocabulary[t] = vocabulary.get(t, 0) + 1
+    for w in STOPWORDS:
+        vocabulary.setdefault(w, 1)
+    return {"methods": methods, "method_idf": idf(methods), "goals": goals, "goal_idf": idf(goals),
+            "architectures": architectures, "implies": implies, "phrases": phrases, "vocabulary": vocabulary,
+            "papers": {r["id"]: {"citation": r.get("citation"), "link": r.get("link")} for r in by_kind.get("paper", [])}}

@@ -36,3 +36,47 @@ def record_text(d: dict, markdown: bool = False) -> str:
         if d.get(key):
             lines += ["", f"{label}:"] + [f"  {l['relation']:<15} {l['ref']}" for l in d[key]]
     return "\n".join(lines)
+
+
+def answer_text(ans: dict, markdown: bool = False) -> str:
+    """A query answer for the terminal (or as Markdown)."""
+    f = ans["facets"]
+    shown = [f"{k}={f[k]}" for k in ("goal", "architecture", "modality", "access", "scope", "budget") if f.get(k)]
+    lines = [("## " if markdown else "") + f"Methods for: {ans['question']}"]
+    lines.append(("_" if markdown else "") + "read from your question: " + (", ".join(shown) or "nothing specific")
+                 + ("_" if markdown else ""))
+    if f.get("corrected"):
+        lines.append("spelling: " + ", ".join(f"{a} -> {b}" for a, b in f["corrected"].items()))
+    lines.append("")
+    if not ans["results"]:
+        lines.append("no method fits; try other words or `kb search`")
+    for i, r in enumerate(ans["results"], 1):
+        head = f"{i}. {r['name']}  ({r['ref']}, score {r['score']:.2f})"
+        lines.append(("### " + head) if markdown else head)
+        bullet = "- " if markdown else "   "
+        lines.append(f"{bullet}{r['summary']}")
+        for why in r["reasons"][:4]:
+            lines.append(f"{bullet}+ {why}")
+        for c in r["caveats"][:3]:
+            lines.append(f"{bullet}! {c}")
+        if r.get("paper"):
+            p = r["paper"]
+            lines.append(f"{bullet}paper: {p.get('citation') or p['id']}" + (f" {p['link']}" if p.get("link") else ""))
+        if r["tools"]:
+            lines.append(f"{bullet}tools: " + ", ".join(f"{t['api']} ({t['tool']})" for t in r["tools"][:3]))
+        if r.get("run"):
+            lines.append(f"{bullet}run: {r['run']}   (reference: {r['reference']})")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def path_text(p: dict, markdown: bool = False) -> str:
+    title = f"Learning path to {p['target']}" if not p.get("audience") else f"Learning path for {p['audience']}s"
+    lines = [("## " if markdown else "") + title, ""]
+    for i, s in enumerate(p["steps"], 1):
+        lines.append(f"{i:>2}. {s['name']}  ({s['ref']}) — {s['why']}")
+        if s.get("paper"):
+            lines.append(f"      read: {s['paper'].get('citation') or s['paper']['id']}")
+    if p.get("known"):
+        lines += ["", "skipped (known): " + ", ".join(p["known"])]
+    return "\n".join(lines)

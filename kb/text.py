@@ -1,0 +1,104 @@
+"""Words: tokenising, light stemming, stopwords and typo correction, shared by search and query."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+__all__ = ["tokens", "stem", "terms", "STOPWORDS", "deletes", "correct"]
+
+# English function words and question scaffolding; they carry no facet or method signal.
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between
+both but by can cannot could did do does doing down during each few for from further had has have having he
+her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+of off on once only or other our ours ourselves out over own same she should so some such than that the their
+theirs them themselves then there these they this those through to too under until up very was we were what
+when where which while who whom why will with would you your yours yourself yourselves want wants wanted need
+needs trying try tried use using used get getting got make made way ways best good better please thanks hi
+anyone someone something thing things know really also like would could should might may one ones
+method methods technique techniques approach approaches tool tools model models network networks neural
+""".split())
+
+
+def tokens(text: str) -> list[str]:
+    """Lowercase word tokens; hyphenated words also split.
+
+    >>> tokens("Why did my ResNet-50 classify this X-ray?")
+    ['why', 'did', 'my', 'resnet', '50', 'classify', 'this', 'x', 'ray']
+    """
+    return re.findall(r"[a-z0-9]+", (text or "").lower())
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light suffix stripper (plurals, -ing, -ed, -ly, -ation...), enough to match word forms.
+
+    >>> [stem(w) for w in ("explaining", "explanations", "networks", "classified", "attention")]
+    ['explain', 'explan', 'network', 'classifi', 'attent']
+    """
+    w = word
+    if len(w) <= 3 or w.isdigit():
+        return w
+    for suffix in ("ational", "ations", "ation", "ities", "ity", "ings", "ing", "ies", "ied", "ers", "ed",
+                   "ly", "es", "er", "ion", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            if suffix in ("ies", "ied"):
+                w += "i"
+            break
+    if len(w) > 4 and w[-1] == w[-2] and w[-1] not in "aeiouls":
+        w = w[:-1]
+    return w
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words of ``text`` (stopwords dropped)."""
+    return [stem(t) for t in tokens(text) if t not in STOPWORDS]
+
+
+def deletes(word: str, distance: int = 2) -> set[str]:
+    """Every string reachable from ``word`` by deleting up to ``distance`` characters (SymSpell).
+
+    >>> sorted(deletes("cat", 1))
+    ['at', 'ca', 'cat', 'ct']
+    """
+    found = {word}
+    frontier = {word}
+    for _ in range(distance):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w)) if len(w) > 1}
+        found |= frontier
+    return found
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein (optimal string alignment) distance."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def correct(word: str, index: dict[str, list[str]], frequency: dict[str, int]) -> str | None:
+    """The closest known word to a misspelt ``word``, via a deletes ``index``; None when nothing is close.
+
+    Allowed distance: 1 for words of 4-6 letters, 2 from 7 letters; ties go to the more frequent word.
+
+    >>> vocab = {"convolutional": 3, "network": 5}
+    >>> idx = {}
+    >>> for v in vocab:
+    ...     for d in deletes(v): idx.setdefault(d, []).append(v)
+    >>> correct("convolutonal", idx, vocab), correct("netwrok", idx, vocab), correct("xyz", idx, vocab)
+    ('convolutional', 'network', None)
+    """
+    if len(word) < 4:
+        return None
+    limit = 1 if len(word) <= 6 else 2
+    candidates = {c for d in deletes(word, limit) for c in index.get(d, ())}
+    scored = [(_edit_distance(word, c), -frequency.get(c, 0), c) for c in candidates]
+    scored = [s for s in scored if s[0] <= limit]
+    return min(scored)[2] if scored else None
