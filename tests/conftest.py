@@ -21,7 +21,7 @@ def runner():
 def minimal(tmp_path) -> Path:
     """A writable copy of tests/fixtures/minimal (a small, valid knowledge base)."""
     root = tmp_path / "kb"
-    shutil.copytree(FIXTURES / "minimal", root)
+    shutil.copytree(FIXTURES / "minimal", root, ignore=shutil.ignore_patterns(".kb"))
     return root
 
 

@@ -1,0 +1,89 @@
+"""Hostile and broken input: every outcome is a result or a Problem with file and line, never a traceback."""
+from __future__ import annotations
+
+import string
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from kb.bib import load_bib
+from kb.load import load_records, load_yaml
+from kb.refs import find_citations, find_links, parse_ref
+
+VALID = (
+    "id: gradient\nname: Gradient\nsummary: Partial derivatives.\nlevel: beginner\narea: machine-learning\n"
+    "definition: The vector of partial derivatives.\nprerequisites: [concept:vector]\nbody: |\n  See [[concept:x]] [@a2020b].\n"
+)
+BIB = "@article{a2020b,\n  title = {T},\n  author = {Doe, Jane},\n  journal = {J},\n  year = {2020},\n  doi = {10.1/x}\n}\n"
+
+
+def mutate(text: str, data) -> str:
+    ops = data.draw(st.lists(st.tuples(st.integers(0, max(len(text) - 1, 0)), st.sampled_from("dir"),
+                                       st.sampled_from(list(":[]{}-|>&*!#'\"\n\t @%,") + ["!!python/object:os.system ", "\x00"])),
+                             min_size=1, max_size=6))
+    for pos, op, ch in ops:
+        if op == "d":
+            text = text[:pos] + text[pos + 1:]
+        elif op == "i":
+            text = text[:pos] + ch + text[pos:]
+        else:
+            text = text[:pos] + ch + text[pos + 1:]
+    return text
+
+
+def check_problems(problems, file):
+    for p in problems:
+        assert p.file == file and p.code and p.message
+        assert p.line is None or p.line >= 1
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_records_load_or_report(tmp_path, data):
+    root = tmp_path
+    path = root / "content" / "concept" / "gradient.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(mutate(VALID, data), encoding="utf-8")
+    records, problems = load_records(root / "content", root)
+    assert len(records) + bool(problems) >= 1
+    check_problems(problems, "content/concept/gradient.yaml")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=string.printable + "äö€\u2028", max_size=300))
+def test_arbitrary_text_never_raises(text):
+    data, lines, body, problems = load_yaml(text, "f.yaml")
+    check_problems(problems, "f.yaml")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_bibtex_parses_or_reports(tmp_path, data):
+    (tmp_path / "bib").mkdir(exist_ok=True)
+    (tmp_path / "bib" / "x.bib").write_text(mutate(BIB, data), encoding="utf-8")
+    papers, problems = load_bib(tmp_path / "bib", tmp_path)
+    check_problems(problems, "bib/x.bib")
+    for p in papers:
+        assert p.doi or p.arxiv or p.url
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=200))
+def test_reference_parsers_total(text):
+    for kind, ident, line in find_links(text):
+        assert line >= 0 and kind
+    for key, line in find_citations(text):
+        assert line >= 0 and key
+    try:
+        kind, ident = parse_ref(text, "method")
+    except ValueError:
+        return
+    assert "/" not in ident and ".." not in ident
+
+
+def test_path_escape_ids_are_rejected():
+    for bad in ("../etc/passwd", "/abs/path", "method:../../x", "a/b", "A", "x..y", ""):
+        try:
+            parse_ref(bad, "method")
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} accepted")

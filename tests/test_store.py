@@ -1,0 +1,136 @@
+"""The store: built atomically, rebuilt when content changes, readable through sqlite or SQLAlchemy."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+import pytest
+
+from kb import KBError, KnowledgeBase
+from kb.build import build_lock, current_store
+from kb.cli import cli
+
+
+def test_build_writes_records_and_edges(minimal):
+    kb = KnowledgeBase(minimal)
+    summary = kb.build()
+    assert summary["counts"] == {"architecture": 1, "case_study": 1, "concept": 2, "goal": 1, "method": 2,
+                                 "paper": 2, "path": 1, "tool": 1, "topic": 1}
+    db = current_store(kb.layout) / "kb.sqlite"
+    conn = sqlite3.connect(db)
+    assert conn.execute("select count(*) from record").fetchone()[0] == 12
+    rels = {r for (r,) in conn.execute("select distinct relation from edge")}
+    assert {"serves", "applies_to", "requires", "cites", "implements", "recommends", "step", "about"} <= rels
+
+
+def test_failed_build_keeps_previous_store(minimal):
+    kb = KnowledgeBase(minimal)
+    kb.build()
+    before = current_store(kb.layout)
+    (minimal / "content/concept/gradient.yaml").write_text("id: gradient\nname: [\n")
+    with pytest.raises(KBError) as err:
+        kb.build()
+    assert err.value.problems and err.value.problems[0].code == "yaml-syntax"
+    assert current_store(kb.layout) == before
+    # readers keep answering from the previous build, and say so
+    fresh = KnowledgeBase(minimal)
+    assert fresh.show("concept:gradient")["name"] == "Gradient"
+    assert any("rebuild failed" in n for n in fresh.notices)
+
+
+def test_build_killed_midway_leaves_store_working(minimal, monkeypatch):
+    kb = KnowledgeBase(minimal)
+    kb.build()
+    before = current_store(kb.layout)
+    import kb.search as search
+
+    def crash(*a, **k):
+        raise RuntimeError("power cut")
+    monkeypatch.setattr(search, "build_index", crash)
+    (minimal / "content/concept/gradient.yaml").write_text(
+        (minimal / "content/concept/gradient.yaml").read_text().replace("Gradient", "Gradient vector", 1))
+    with pytest.raises(RuntimeError):
+        KnowledgeBase(minimal).build()
+    assert current_store(kb.layout) == before
+    assert not list((minimal / ".kb").glob("*.tmp"))
+
+
+def test_reading_rebuilds_when_content_changes(minimal):
+    kb = KnowledgeBase(minimal)
+    assert kb.show("concept:gradient")["name"] == "Gradient"
+    path = minimal / "content/concept/gradient.yaml"
+    path.write_text(path.read_text().replace("name: Gradient", "name: Gradient (vector)"))
+    os.utime(path, ns=(1, 1))  # a different mtime even on coarse clocks
+    assert KnowledgeBase(minimal).show("concept:gradient")["name"] == "Gradient (vector)"
+
+
+def test_second_build_gets_a_clear_message(minimal):
+    kb = KnowledgeBase(minimal)
+    with build_lock(kb.layout):
+        with pytest.raises(KBError, match="another build is running"):
+            kb.build()
+
+
+def test_database_url_selects_another_database(minimal, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    monkeypatch.setenv("KB_DATABASE_URL", url)
+    kb = KnowledgeBase(minimal)
+    kb.build()
+    assert (tmp_path / "team.db").exists()
+    assert kb.show("method:integrated-gradients")["name"] == "Integrated Gradients"
+    assert not (current_store(kb.layout) / "kb.sqlite").exists()
+
+
+def test_show_json_lists_links_in_and_out(minimal, runner):
+    out = runner.invoke(cli, ["--root", str(minimal), "show", "method:integrated-gradients", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert {"relation": "serves", "ref": "goal:explain-prediction"} in data["links_out"]
+    assert {"relation": "requires", "ref": "concept:gradient"} in data["links_out"]
+    assert {"relation": "cites", "ref": "paper:sundararajan2017axiomatic"} in data["links_out"]
+    assert {"relation": "recommends", "ref": "goal:explain-prediction"} in data["links_in"]
+    assert {"relation": "implements", "ref": "tool:captum"} in data["links_in"]
+    assert data["access"] == "gradients" and data["kind"] == "method"
+
+
+def test_show_unknown_ref_suggests(minimal, runner):
+    out = runner.invoke(cli, ["--root", str(minimal), "show", "method:integrated-gradient"])
+    assert out.exit_code == 1
+    assert "no record 'method:integrated-gradient'" in out.output and "method:integrated-gradients" in out.output
+    assert "Traceback" not in out.output
+
+
+def test_list_json_contract(minimal, runner):
+    out = runner.invoke(cli, ["--root", str(minimal), "list", "--format", "json"])
+    rows = json.loads(out.output)
+    assert {"kind": "paper", "id": "simonyan2014deep",
+            "name": "Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps"} in rows
+    assert all(set(r) == {"kind", "id", "name"} for r in rows)
+    methods = json.loads(runner.invoke(cli, ["--root", str(minimal), "list", "method", "--format", "json"]).output)
+    assert [r["id"] for r in methods] == ["integrated-gradients", "saliency-maps"]
+    bad = runner.invoke(cli, ["--root", str(minimal), "list", "widget"])
+    assert bad.exit_code == 1 and "unknown kind 'widget'" in bad.output
+
+
+def test_search_tolerates_typos(minimal):
+    kb = KnowledgeBase(minimal)
+    assert kb.search("integrated gradients")[0]["ref"] == "method:integrated-gradients"
+    assert kb.search("integrted gradiens")[0]["ref"] == "method:integrated-gradients"
+    assert [h["ref"] for h in kb.search("gradient", kind="concept")][:1] == ["concept:gradient"]
+
+
+def test_schema_command_exports_every_kind(runner, tmp_path):
+    out = runner.invoke(cli, ["schema"])
+    schemas = json.loads(out.output)
+    assert set(schemas) == {"method", "architecture", "case_study", "tool", "concept", "topic", "goal", "path",
+                            "tutorial", "paper"}
+    assert schemas["method"]["additionalProperties"] is False
+    assert "access" in schemas["method"]["required"]
+    runner.invoke(cli, ["schema", "--out", str(tmp_path / "s")])
+    assert len(list((tmp_path / "s").glob("*.schema.json"))) == 10
+
+
+def test_no_kb_built_anywhere_is_a_clear_error(tmp_path, runner):
+    out = runner.invoke(cli, ["--root", str(tmp_path), "show", "method:x"])
+    assert out.exit_code == 1 and "Traceback" not in out.output
