@@ -123,6 +123,10 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
             for facet, value in model["implies"].get(ident, {}).items():
                 if facet not in plan.facets:
                     plan.facets[facet], plan.source[facet] = value, f"the words '{phrase}'"
+    if "architecture" not in plan.facets:
+        guess = _architecture_from_words(toks, model)
+        if guess:
+            plan.facets["architecture"], plan.source["architecture"] = guess
     arch = plan.facets.get("architecture")
     if arch and "modality" not in plan.facets:
         mods = archs.get(arch, {}).get("modalities") or []
@@ -142,6 +146,27 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
             if facet == "goal":
                 plan.goals = [(value, 1.0)]
     return plan
+
+
+def _architecture_from_words(toks: list[str], model: dict) -> tuple[str, str] | None:
+    """A weaker signal than a full name: a word that belongs to one architecture's names only
+    (e.g. 'convolutional'), or to a family whose members share one parent (rnn for 'recurrent')."""
+    archs = model["architectures"]
+    owners: dict[str, set[str]] = {}
+    for ptoks, kind, ident in model["phrases"]:
+        if kind == "architecture":
+            for t in ptoks:
+                owners.setdefault(t, set()).add(ident)
+    for t in toks:
+        found = owners.get(t)
+        if not found or len(t) < 4 or t in STOPWORDS:
+            continue
+        if len(found) == 1:
+            return next(iter(found)), f"the word '{t}'"
+        roots = {a for a in found if archs.get(a, {}).get("parent") not in found}
+        if len(roots) == 1:
+            return next(iter(roots)), f"the word '{t}'"
+    return None
 
 
 def _arch_chain(arch: str | None, archs: dict) -> list[str]:
