@@ -10,7 +10,7 @@ STAMP   := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(PIP) -e '.[reference,test]'
+	$(PIP) -e '.[reference,server,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

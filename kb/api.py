@@ -10,6 +10,15 @@ from .errors import KBError
 __all__ = ["KnowledgeBase"]
 
 
+def _adjacency(reader) -> dict:
+    """node -> [(neighbour, (source, target, relation), direction)] over every edge, both ways."""
+    adj: dict[str, list] = {}
+    for s, t, rel in reader.edges():
+        adj.setdefault(s, []).append((t, (s, t, rel), "out"))
+        adj.setdefault(t, []).append((s, (s, t, rel), "in"))
+    return adj
+
+
 class KnowledgeBase:
     """A knowledge base rooted at a folder holding ``content/`` and ``bib/``.
 
@@ -150,6 +159,23 @@ class KnowledgeBase:
         from .query import answer
 
         return answer(self, question, limit=limit, **facets)
+
+    def neighbourhood(self, ref: str, depth: int = 1) -> dict:
+        """Records within ``depth`` links of ``ref``: ``{"center", "nodes": [...], "edges": [...]}``.
+
+        Read from the store's edge table, so it needs neither networkx nor the content files.
+        """
+        center = self.resolve(ref)
+        adjacency = self.cached("adjacency", _adjacency)
+        seen, frontier = {center}, {center}
+        for _ in range(depth):
+            frontier = {n for node in frontier for n, _, _ in adjacency.get(node, ())} - seen
+            seen |= frontier
+        names = dict(((k, i), n) for k, i, n in self.reader.index())
+        nodes = [{"ref": r, "kind": r.split(":", 1)[0], "name": names.get(tuple(r.split(":", 1)), r)} for r in sorted(seen)]
+        edges = sorted({e for node in seen for _, e, _ in adjacency.get(node, ()) if e[0] in seen and e[1] in seen})
+        return {"center": center, "depth": depth, "nodes": nodes,
+                "edges": [{"source": s, "target": t, "relation": r} for s, t, r in edges]}
 
     def path(self, to: str | None = None, know=(), audience: str | None = None) -> dict:
         """A learning path to ``to`` (or an audience's curated path); see kb.paths."""

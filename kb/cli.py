@@ -237,5 +237,26 @@ def schema(kind, out):
         click.echo(json.dumps(schemas[kind] if kind else schemas, indent=2, sort_keys=True))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@pass_kb
+def serve(kb, host, port, workers):
+    """Serve the knowledge base as a read-only HTTP JSON API (OpenAPI schema at /openapi.json).
+
+    Needs the server extra: pip install 'interp-kb[server]'. Builds once if the store is stale,
+    then answers from the current store; run `kb build` to publish changes.
+    """
+    try:
+        import uvicorn
+
+        from .server import create_app
+    except ImportError:
+        raise click.ClickException("kb serve needs FastAPI and uvicorn: pip install 'interp-kb[server]'") from None
+    kb.list()  # builds the store if needed, and fails early with a clear message if it cannot
+    uvicorn.run(create_app(str(kb.layout.root)), host=host, port=port, workers=workers, log_level="warning")
+
+
 def main():
     cli(prog_name="kb")

@@ -1,0 +1,78 @@
+"""Read-only HTTP JSON API over a KnowledgeBase (FastAPI): the CLI's JSON contracts, over HTTP.
+
+Install with ``pip install 'interp-kb[server]'``; run with ``kb serve``.
+"""
+import threading
+from typing import Literal
+
+from .api import KnowledgeBase
+from .errors import KBError
+
+__all__ = ["create_app"]
+
+# Annotations are evaluated (no `from __future__ import annotations`) because FastAPI reads them.
+Kind = Literal["method", "architecture", "case_study", "tool", "concept", "topic", "goal", "path", "tutorial", "paper"]
+Access = Literal["black-box", "activations", "gradients", "weights"]
+Scope = Literal["local", "global", "both"]
+Audience = Literal["beginner", "practitioner", "researcher"]
+
+
+def create_app(root=None, auto_build: bool = False):  # noqa: C901 - one closure per route
+    """The FastAPI application. Each worker thread gets its own KnowledgeBase (and connection).
+
+    The server never builds: it answers from the current store and switches to a newer one as
+    soon as a `kb build` elsewhere has put it in place.
+    """
+    from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi.responses import JSONResponse
+
+    local = threading.local()
+
+    def kb() -> KnowledgeBase:
+        if not hasattr(local, "kb"):
+            local.kb = KnowledgeBase(root, auto_build=auto_build)
+        return local.kb
+
+    app = FastAPI(title="interp-kb", version="0.1.0",
+                  description="Which interpretability method fits your model and question, and how to run it.")
+
+    @app.exception_handler(KBError)
+    async def kb_error(request: Request, exc: KBError):
+        status = 404 if str(exc).startswith("no record") else 400
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.get("/health")
+    def health() -> dict:
+        k = kb()
+        return {"ok": True, "records": len(k.list())}
+
+    @app.get("/records", summary="List records (kb list)")
+    def list_records(kind: Kind | None = None) -> list[dict]:
+        return kb().list(kind)
+
+    @app.get("/records/{kind}/{ident}", summary="One record with links in and out (kb show)")
+    def show(kind: Kind, ident: str = ...) -> dict:
+        return kb().show(f"{kind}:{ident}")
+
+    @app.get("/search", summary="Full-text search (kb search)")
+    def search(q: str = Query(..., min_length=1, max_length=500), kind: Kind | None = None,
+               limit: int = Query(20, ge=1, le=200)) -> list[dict]:
+        return kb().search(q, kind=kind, limit=limit)
+
+    @app.get("/query", summary="Rank methods for a question (kb query)")
+    def query(q: str = Query(..., min_length=1, max_length=2000), goal: str | None = None,
+              architecture: str | None = None, modality: str | None = None,
+              access: Access | None = None, scope: Scope | None = None, limit: int = Query(5, ge=1, le=100)) -> dict:
+        return kb().query(q, limit=limit, goal=goal, architecture=architecture, modality=modality,
+                          access=access, scope=scope)
+
+    @app.get("/path", summary="Learning path (kb path)")
+    def path(to: str | None = Query(None, max_length=200), know: str = Query("", max_length=2000),
+             audience: Audience | None = None) -> dict:
+        return kb().path(to, [k for k in know.split(",") if k.strip()], audience)
+
+    @app.get("/graph", summary="Neighbourhood of a record as nodes and edges (kb graph --format json)")
+    def graph(around: str = Query(..., max_length=200), depth: int = Query(1, ge=0, le=3)) -> dict:
+        return kb().neighbourhood(around, depth)
+
+    return app
