@@ -12,19 +12,35 @@ from kb.build import build_lock, current_store
 from kb.cli import cli
 
 
-def test_build_writes_records_and_edges(minimal):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, monkeypatch):
+    """Run a store test against the embedded SQLite store and against a PostgreSQL server."""
+    if request.param == "postgresql":
+        url = os.environ.get("KB_TEST_POSTGRES_URL")
+        if not url:
+            pytest.skip("set KB_TEST_POSTGRES_URL to a PostgreSQL database (.ci/run starts one)")
+        monkeypatch.setenv("KB_DATABASE_URL", url)
+    else:
+        monkeypatch.delenv("KB_DATABASE_URL", raising=False)
+    return request.param
+
+
+def test_build_writes_records_and_edges(minimal, backend):
     kb = KnowledgeBase(minimal)
     summary = kb.build()
     assert summary["counts"] == {"architecture": 1, "case_study": 1, "concept": 2, "goal": 1, "method": 2,
                                  "paper": 2, "path": 1, "tool": 1, "topic": 1}
-    db = current_store(kb.layout) / "kb.sqlite"
-    conn = sqlite3.connect(db)
-    assert conn.execute("select count(*) from record").fetchone()[0] == 12
-    rels = {r for (r,) in conn.execute("select distinct relation from edge")}
+    reader = kb.reader
+    assert len(reader.index()) == 12
+    rels = {r for _, _, r in reader.edges()}
     assert {"serves", "applies_to", "requires", "cites", "implements", "recommends", "step", "about"} <= rels
+    if backend == "sqlite":
+        conn = sqlite3.connect(current_store(kb.layout) / "kb.sqlite")
+        assert conn.execute("select count(*) from record").fetchone()[0] == 12
+    assert kb.query("explain my cnn prediction")["results"][0]["id"] == "integrated-gradients"
 
 
-def test_failed_build_keeps_previous_store(minimal):
+def test_failed_build_keeps_previous_store(minimal, backend):
     kb = KnowledgeBase(minimal)
     kb.build()
     before = current_store(kb.layout)
@@ -56,7 +72,7 @@ def test_build_killed_midway_leaves_store_working(minimal, monkeypatch):
     assert not list((minimal / ".kb").glob("*.tmp"))
 
 
-def test_reading_rebuilds_when_content_changes(minimal):
+def test_reading_rebuilds_when_content_changes(minimal, backend):
     kb = KnowledgeBase(minimal)
     assert kb.show("concept:gradient")["name"] == "Gradient"
     path = minimal / "content/concept/gradient.yaml"
@@ -82,7 +98,7 @@ def test_database_url_selects_another_database(minimal, tmp_path, monkeypatch):
     assert not (current_store(kb.layout) / "kb.sqlite").exists()
 
 
-def test_show_json_lists_links_in_and_out(minimal, runner):
+def test_show_json_lists_links_in_and_out(minimal, runner, backend):
     out = runner.invoke(cli, ["--root", str(minimal), "show", "method:integrated-gradients", "--format", "json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
