@@ -115,13 +115,13 @@ def causal_tracing(
     metric: Callable[[Tensor], Tensor],
     positions: Sequence[int] | None = None,
     noise: float = 3.0,
-    subject: Index = slice(None),
+    subject: slice | Sequence[int] = slice(None),
     seed: int = 0,
 ) -> Tensor:
     """Causal tracing: corrupt the input embedding with noise, then restore one (layer, position) at a time.
 
-    The corrupted run adds ``N(0, noise^2 * var)`` noise to the ``embedding`` output at the
-    ``subject`` positions (``var`` the embedding's variance); each restoration copies the clean
+    The corrupted run adds ``N(0, noise^2 * var)`` noise to the ``embedding`` output ``(B, T, D)`` at
+    the ``subject`` positions (an index along ``T``; ``var`` the embedding's variance); each restoration copies the clean
     hidden state of ``layer`` at one position into the corrupted run. All positions of a layer
     are restored in one batched run (a copy of the input per position); ``metric(output)``
     reduces the output of one copy of ``inputs`` to a number (e.g. the mean probability of the

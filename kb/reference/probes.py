@@ -186,34 +186,40 @@ class INLP:
     accuracies: list[float]
 
 
-def inlp(features: Tensor, labels: Tensor, n_iter: int = 10, l2: float = 1e-3, min_accuracy: float | None = None) -> INLP:
+def inlp(features: Tensor, labels: Tensor, n_iter: int = 10, l2: float = 1e-3, min_accuracy: float | None = None,
+         dev_fraction: float = 0.3, seed: int = 0) -> INLP:
     """Iterative nullspace projection: train a linear probe, project out its row space, repeat.
 
-    ``P = I - B B^T`` with ``B`` an orthonormal basis of all probe directions found so far; the
-    loop stops after ``n_iter`` iterations or once the probe's accuracy on ``X P`` drops to
-    ``min_accuracy`` (default: the majority-class rate + 0.01).
+    Each probe's directions are its class contrasts ``W - mean_c W_c`` (rank ``C - 1``);
+    ``P = I - B B^T`` with ``B`` an orthonormal basis of all directions found so far. The loop stops
+    after ``n_iter`` iterations or once the probe's held-out accuracy on ``X P`` is at most
+    ``min_accuracy`` (default: majority rate + two standard errors).
 
     References
     ----------
     [@ravfogel2020null]
     """
     x = features.detach().double()
-    d = x.shape[1]
-    chance = float(torch.bincount(labels).max()) / len(labels)
-    stop = chance + 0.01 if min_accuracy is None else min_accuracy
+    n, d = x.shape
+    perm = torch.randperm(n, generator=generator(seed))
+    n_dev = int(round(dev_fraction * n))
+    dev, train = perm[:n_dev], perm[n_dev:]
+    chance = float(torch.bincount(labels[dev]).max()) / n_dev
+    stop = chance + 2 * math.sqrt(chance * (1 - chance) / n_dev) if min_accuracy is None else min_accuracy
     found = torch.zeros(0, d, dtype=torch.float64)
     basis = found
     projection = torch.eye(d, dtype=torch.float64)
     accs: list[float] = []
     for _ in range(n_iter):
         xp = x @ projection
-        probe = train_linear_probe(xp, labels, l2)
-        accs.append(_accuracy(probe, xp, labels))
+        probe = train_linear_probe(xp[train], labels[train], l2)
+        accs.append(_accuracy(probe, xp[dev], labels[dev]))
         if accs[-1] <= stop:
             break
-        found = torch.cat([found, probe.weight.double() @ projection])  # directions inside the subspace
+        w = probe.weight.double()
+        found = torch.cat([found, (w - w.mean(0)) @ projection])  # class contrasts inside the subspace
         _, s, vh = torch.linalg.svd(found, full_matrices=False)
-        basis = vh[s > 1e-8 * s.max()]  # orthonormal rows spanning everything removed so far
+        basis = vh[s > 1e-6 * s.max()]  # orthonormal rows spanning everything removed so far
         projection = torch.eye(d, dtype=torch.float64) - basis.T @ basis
     return INLP(projection.to(features.dtype), basis.to(features.dtype), accs)
 

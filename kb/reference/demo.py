@@ -1,0 +1,684 @@
+"""``kb run METHOD``: each reference implementation on a fitting demo model -> a figure and a reading.
+
+The only module of ``kb.reference`` that imports matplotlib (headless, Agg backend).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import pathlib
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from . import (attention, attribution, cam, circuits, dynamics, embedding, lens, models,  # noqa: E402
+               patching, probes, sae, shapley, similarity, visualization)
+from .lrp import lrp as _lrp  # noqa: E402  (the package re-exports the function under the module's name)
+from .tcav import tcav as _tcav  # noqa: E402
+
+__all__ = ["Runner", "RUNNABLE", "list_runnable", "run_method", "demo_model"]
+
+TRAINERS: dict[str, Callable[[], models.Demo]] = {
+    "tabular-mlp": models.train_tabular_mlp,
+    "shapes-cnn": models.train_shapes_cnn,
+    "flipflop-gru": models.train_flipflop_gru,
+    "induction-transformer": models.train_induction_transformer,
+}
+
+
+def demo_model(name: str, cache: dict | None = None) -> models.Demo:
+    """Train demo ``name`` (seed 0), or take it from the caller's ``cache`` dict (no global cache)."""
+    if cache is not None and name in cache:
+        return cache[name]
+    demo = TRAINERS[name]()
+    if cache is not None:
+        cache[name] = demo
+    return demo
+
+
+@dataclasses.dataclass(frozen=True)
+class Runner:
+    """How ``kb run`` shows one method: the demo model it uses, what it shows, an optional package it needs."""
+
+    fn: Callable[[pathlib.Path, dict | None], dict]
+    model: str
+    description: str
+    requires: str | None = None
+
+
+RUNNABLE: dict[str, Runner] = {}
+
+
+def _runner(method: str, model: str, description: str, requires: str | None = None):
+    def register(fn):
+        RUNNABLE[method] = Runner(fn, model, description, requires)
+        return fn
+    return register
+
+
+def list_runnable() -> list[dict]:
+    """One dict per runnable method: ``method``, ``model``, ``description``, ``available`` (its optional package is installed)."""
+    return [{"method": m, "model": r.model, "description": r.description,
+             "available": r.requires is None or importlib.util.find_spec(r.requires) is not None}
+            for m, r in sorted(RUNNABLE.items())]
+
+
+def run_method(method_id: str, out_dir: pathlib.Path, cache: dict | None = None) -> dict:
+    """Run ``method_id``'s reference implementation on its demo model.
+
+    Writes ``out_dir/<method_id>.png`` and returns ``{"method", "figure", "reading", "metrics"}``;
+    ``reading`` is one paragraph interpreting the figure from the computed metrics. ``cache`` is an
+    optional dict in which trained demo models are kept between calls.
+    """
+    if method_id not in RUNNABLE:
+        raise KeyError(f"no runnable demo for {method_id!r}; runnable: {', '.join(sorted(RUNNABLE))}")
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    try:  # demo models are tiny: one thread is as fast and immune to oversubscription
+        torch.set_num_threads(1)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            result = RUNNABLE[method_id].fn(out_dir, cache)
+    finally:
+        torch.set_num_threads(threads)
+    return {"method": method_id, **result}
+
+
+def _save(fig, out_dir: pathlib.Path, name: str) -> pathlib.Path:
+    path = out_dir / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _result(fig, out_dir, name, reading, metrics) -> dict:
+    metrics = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
+    return {"figure": str(_save(fig, out_dir, name)), "reading": " ".join(reading.split()), "metrics": metrics}
+
+
+# --- attribution on the shapes CNN -----------------------------------------------------------------
+
+def _block_mask(size: int = 16, block: int = 4) -> torch.Tensor:
+    idx = torch.arange(size) // block
+    return idx.view(-1, 1) * (size // block) + idx.view(1, -1)
+
+
+ATTRIBUTIONS: dict[str, tuple[str, Callable]] = {
+    "saliency-maps": ("saliency", lambda m, x, t: attribution.saliency(m, x, t)),
+    "gradient-x-input": ("gradient x input", lambda m, x, t: attribution.gradient_x_input(m, x, t)),
+    "smoothgrad": ("SmoothGrad", lambda m, x, t: attribution.smoothgrad(m, x, t, n_samples=32, stdev=0.15)),
+    "integrated-gradients": ("integrated gradients", lambda m, x, t: attribution.integrated_gradients(m, x, t)),
+    "grad-cam": ("Grad-CAM", lambda m, x, t: cam.grad_cam(m, x, t, m[4])),
+    "occlusion": ("occlusion", lambda m, x, t: attribution.occlusion(m, x, t, (1, 4, 4), (1, 2, 2))),
+    "lime": ("LIME", lambda m, x, t: shapley.lime(m, x, t, 400, feature_mask=_block_mask().view(1, 16, 16))),
+    "shap": ("KernelSHAP", lambda m, x, t: shapley.kernel_shap(m, x, t, 0.0, 400, feature_mask=_block_mask().view(1, 16, 16))),
+    "lrp": ("LRP (epsilon)", lambda m, x, t: _lrp(m, x, t)),
+    "deeplift": ("DeepLIFT (rescale)", lambda m, x, t: attribution.deeplift(m, x, t)),
+    "guided-backprop": ("guided backprop", lambda m, x, t: attribution.guided_backprop(m, x, t)),
+}
+
+
+def _image_attribution(method: str, out_dir, cache) -> dict:
+    label, fn = ATTRIBUTIONS[method]
+    demo = demo_model("shapes-cnn", cache)
+    x, y = demo.inputs, demo.labels
+    idx = torch.stack([(y == c).nonzero()[0, 0] for c in range(3)])
+    xs, ys = x[idx], y[idx]
+    attr = fn(demo.model, xs, ys).detach().sum(1)  # (3, H, W)
+    inside = xs[:, 0] > 0.5
+    mass = attr.clamp(min=0) if method in ("grad-cam",) else attr.abs()
+    share = float((mass * inside).sum() / mass.sum().clamp_min(1e-12))
+    area = float(inside.float().mean())
+    fig, axes = plt.subplots(2, 3, figsize=(6, 4))
+    for k in range(3):
+        axes[0, k].imshow(xs[k, 0], cmap="gray")
+        axes[0, k].set_title(models.SHAPE_CLASSES[k], fontsize=8)
+        lim = float(attr[k].abs().max()) or 1.0
+        axes[1, k].imshow(attr[k], cmap="bwr", vmin=-lim, vmax=lim)
+        for ax in axes[:, k]:
+            ax.axis("off")
+    fig.suptitle(f"{label} on the shapes CNN")
+    reading = f"""Top row: one test image per class; bottom row: the {label} map for the true class
+    (red positive, blue negative). {share:.0%} of the attribution mass falls on the shape's pixels,
+    which cover {area:.0%} of the image, so the method {'concentrates on' if share > 2 * area else 'only weakly favours'}
+    the object rather than the noisy background. Bars and squares differ in their ends and
+    corners; attributions gathered there show what the network uses to tell them apart."""
+    return _result(fig, out_dir, method, reading, {"mass_on_shape": share, "shape_area": area})
+
+
+for _m, (_label, _) in ATTRIBUTIONS.items():
+    _runner(_m, "shapes-cnn", f"{_label} maps for one image per class")(
+        lambda out_dir, cache, _m=_m: _image_attribution(_m, out_dir, cache))
+
+
+# --- feature visualisation ---------------------------------------------------------------------------
+
+@_runner("activation-maximization", "shapes-cnn", "synthetic input maximising each class logit (L2, jitter, blur)")
+def _run_actmax(out_dir, cache):
+    m = demo_model("shapes-cnn", cache).model
+    imgs = torch.cat([visualization.activation_maximization(m, (1, 16, 16), unit=c, n_steps=128) for c in range(3)])
+    with torch.no_grad():
+        probs = m(imgs).softmax(1).diagonal()
+    fig, axes = plt.subplots(1, 3, figsize=(6, 2.3))
+    for c, ax in enumerate(axes):
+        ax.imshow(imgs[c, 0], cmap="gray")
+        ax.set_title(f"{models.SHAPE_CLASSES[c]}\np={probs[c]:.2f}", fontsize=8)
+        ax.axis("off")
+    reading = f"""Each panel is an input optimised from noise to maximise one class logit, regularised by an
+    L2 penalty, random jitter and periodic blur. The network assigns them probabilities
+    {', '.join(f'{p:.2f}' for p in probs.tolist())}; elongated horizontal or vertical strokes for the bar
+    classes and blob-like patterns for the square show what each class detector responds to. Without
+    the regularisers the same optimisation produces high-frequency patterns."""
+    return _result(fig, out_dir, "activation-maximization", reading,
+                   {f"p_{c}": float(p) for c, p in enumerate(probs)})
+
+
+@_runner("deepdream", "shapes-cnn", "DeepDream amplification of the last conv layer")
+def _run_deepdream(out_dir, cache):
+    demo = demo_model("shapes-cnn", cache)
+    m, x = demo.model, demo.inputs[:3]
+    dream = visualization.deepdream(m, x, m[4], n_steps=20)
+    with torch.no_grad():
+        before, after = m[:5](x).pow(2).mean(), m[:5](dream).pow(2).mean()
+    fig, axes = plt.subplots(2, 3, figsize=(6, 4))
+    for k in range(3):
+        axes[0, k].imshow(x[k, 0], cmap="gray")
+        axes[1, k].imshow(dream[k, 0], cmap="gray")
+        axes[0, k].axis("off"), axes[1, k].axis("off")
+    ratio = float(after / before)
+    reading = f"""Top: inputs; bottom: after DeepDream on the last convolutional layer (two octaves).
+    The layer's mean squared activation grew {ratio:.1f}-fold: the ascent paints in the edge and
+    bar fragments those channels detect, exaggerating structure that was already there."""
+    return _result(fig, out_dir, "deepdream", reading, {"activation_gain": ratio})
+
+
+# --- probing -------------------------------------------------------------------------------------------
+
+def _mlp_layers(demo):
+    m, x = demo.model, demo.inputs
+    with torch.no_grad():
+        return {"input": x, "hidden 1": m[:2](x), "hidden 2": m[:4](x)}
+
+
+@_runner("linear-probes", "tabular-mlp", "probe accuracy and control-task selectivity per layer")
+def _run_probes(out_dir, cache):
+    demo = demo_model("tabular-mlp", cache)
+    concept = (demo.inputs[:, 0] + demo.inputs[:, 1] > 0).long()  # a feature the task uses
+    results = {name: probes.linear_probe(h, concept) for name, h in _mlp_layers(demo).items()}
+    fig, ax = plt.subplots(figsize=(5, 3))
+    names = list(results)
+    ax.bar([i - 0.2 for i in range(3)], [results[n].accuracy for n in names], 0.4, label="task")
+    ax.bar([i + 0.2 for i in range(3)], [results[n].control_accuracy for n in names], 0.4, label="control")
+    ax.set_xticks(range(3), names), ax.set_ylabel("held-out accuracy"), ax.legend()
+    best = max(names, key=lambda n: results[n].selectivity)
+    reading = f"""A logistic-regression probe decodes whether x0 + x1 > 0 from each layer of the tabular MLP.
+    Task accuracy is {', '.join(f'{results[n].accuracy:.2f}' for n in names)} (input, hidden 1, hidden 2)
+    against {', '.join(f'{results[n].control_accuracy:.2f}' for n in names)} on the control task with
+    shuffled labels; selectivity is highest at {best} ({results[best].selectivity:.2f}). High accuracy with
+    low control accuracy means the representation makes the property linearly available rather than the
+    probe memorising labels; it does not show that the network uses it (see causal probing)."""
+    return _result(fig, out_dir, "linear-probes", reading,
+                   {f"selectivity_{n.replace(' ', '_')}": results[n].selectivity for n in names})
+
+
+@_runner("causal-probing", "tabular-mlp", "INLP removes a concept from hidden layer 2; effect on accuracy")
+def _run_causal_probing(out_dir, cache):
+    demo = demo_model("tabular-mlp", cache)
+    h = _mlp_layers(demo)["hidden 2"]
+    acc = lambda logits: (logits.argmax(1) == demo.labels).float().mean()  # noqa: E731
+    used = probes.causal_probing(demo.model[4], h, (demo.inputs[:, 3] > 0).long(), acc)
+    unused = probes.causal_probing(demo.model[4], h, (demo.inputs[:, 6] > 0).long(), acc)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar(["original", "x3 removed", "x6 removed"], [used.metric_before, used.metric_after, unused.metric_after])
+    ax.set_ylabel("task accuracy")
+    reading = f"""Iterative nullspace projection removes the linearly decodable sign of an input feature from
+    the last hidden layer, and the network's own readout is re-run on the projected activations. Removing
+    x3, which decides class 2, drops accuracy from {used.metric_before:.2f} to {used.metric_after:.2f}
+    (probe accuracy {used.probe_accuracy_before:.2f} -> {used.probe_accuracy_after:.2f}); removing x6, which the
+    task ignores, leaves {unused.metric_after:.2f}. A concept the model uses causally matters when removed;
+    a merely decodable one does not."""
+    return _result(fig, out_dir, "causal-probing", reading,
+                   {"accuracy_before": used.metric_before, "accuracy_without_x3": used.metric_after,
+                    "accuracy_without_x6": unused.metric_after})
+
+
+@_runner("mutual-information", "tabular-mlp", "mutual information between each hidden unit and the class")
+def _run_mi(out_dir, cache):
+    demo = demo_model("tabular-mlp", cache)
+    h = _mlp_layers(demo)["hidden 1"]
+    mi = probes.mutual_information_binned(h, demo.labels, n_bins=8)
+    shuffled = probes.mutual_information_binned(h, demo.labels[torch.randperm(len(demo.labels))], n_bins=8)
+    top = int(mi.argmax())
+    ksg = probes.mutual_information_ksg(h[:, top:top + 1], demo.labels.float().view(-1, 1)
+                                        + 1e-3 * torch.randn(len(h), 1))
+    order = mi.argsort(descending=True)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(range(len(mi)), mi[order], label="units (sorted)")
+    ax.axhline(float(shuffled.max()), color="k", ls="--", label="max with shuffled labels")
+    ax.set_ylabel("I(unit; class) [nats]"), ax.legend()
+    reading = f"""Binned mutual information between each first-layer unit and the class label. The most
+    informative unit carries {float(mi.max()):.2f} nats (KSG estimate {ksg:.2f}) of the {float(torch.log(torch.tensor(3.0))):.2f}
+    nats of label entropy; {int((mi > shuffled.max()).sum())} of {len(mi)} units exceed the largest value
+    obtained with shuffled labels (the estimator's bias floor), so those units are specialised for the task."""
+    return _result(fig, out_dir, "mutual-information", reading,
+                   {"max_mi": float(mi.max()), "ksg_top_unit": ksg, "n_above_shuffled": int((mi > shuffled.max()).sum())})
+
+
+# --- representations ------------------------------------------------------------------------------------
+
+def _scatter(ax, z, labels, title):
+    ax.scatter(z[:, 0], z[:, 1], c=labels, s=6, cmap="viridis")
+    ax.set_title(title, fontsize=9), ax.set_xticks([]), ax.set_yticks([])
+
+
+def _knn_agreement(z, labels, k=5):
+    d = torch.cdist(z.double(), z.double()).fill_diagonal_(float("inf"))
+    nn_labels = labels[d.topk(k, largest=False).indices]
+    return float((nn_labels == labels[:, None]).float().mean())
+
+
+def _embedding_runner(method: str, fn: Callable, title: str):
+    def run(out_dir, cache):
+        demo = demo_model("tabular-mlp", cache)
+        h = _mlp_layers(demo)["hidden 2"][:300]
+        labels = demo.labels[:300]
+        z = torch.as_tensor(fn(h)).float()
+        agreement = _knn_agreement(z, labels)
+        fig, ax = plt.subplots(figsize=(4, 4))
+        _scatter(ax, z, labels, f"{title}: last hidden layer of the MLP")
+        reading = f"""{title} of 300 test examples' last-hidden-layer activations, coloured by class.
+        {agreement:.0%} of each point's 5 nearest neighbours in the 2-D map share its class: the layer
+        separates the three classes {'cleanly' if agreement > 0.85 else 'partially'}. Distances between clusters
+        in a nonlinear embedding are not meaningful; compare within-cluster structure only."""
+        return _result(fig, out_dir, method, reading, {"knn_class_agreement": agreement})
+    return run
+
+
+_runner("pca", "tabular-mlp", "PCA of hidden activations")(_embedding_runner("pca", lambda h: embedding.pca(h).scores, "PCA"))
+_runner("tsne", "tabular-mlp", "t-SNE of hidden activations")(_embedding_runner("tsne", lambda h: embedding.tsne(h, perplexity=30), "t-SNE"))
+_runner("umap", "tabular-mlp", "UMAP of hidden activations", requires="umap")(_embedding_runner("umap", embedding.umap, "UMAP"))
+_runner("phate", "tabular-mlp", "PHATE of hidden activations", requires="phate")(_embedding_runner("phate", embedding.phate, "PHATE"))
+
+
+def _similarity_runner(method: str, fn: Callable, title: str):
+    def run(out_dir, cache):
+        a = demo_model("tabular-mlp", cache)
+        b = models.train_tabular_mlp(seed=1)
+        la, lb = _mlp_layers(a), _mlp_layers(models.Demo(b.model, a.inputs, a.labels, {}))
+        names = list(la)
+        grid = torch.tensor([[fn(la[i], lb[j]) for j in names] for i in names])
+        fig, ax = plt.subplots(figsize=(4, 3.5))
+        im = ax.imshow(grid, vmin=0, vmax=1, cmap="magma")
+        ax.set_xticks(range(3), names), ax.set_yticks(range(3), names)
+        ax.set_xlabel("MLP, seed 1"), ax.set_ylabel("MLP, seed 0"), fig.colorbar(im)
+        diag = float(grid.diagonal()[1:].mean())
+        off = float((grid.sum() - grid.diagonal().sum()) / 6)
+        reading = f"""{title} between the layers of two MLPs trained from different seeds on the same task.
+        Corresponding hidden layers score {diag:.2f} on average against {off:.2f} for non-corresponding
+        pairs: networks that learn the same task converge to similar representations layer by layer,
+        even though their individual units differ."""
+        return _result(fig, out_dir, method, reading, {"matching_layers": diag, "other_pairs": off})
+    return run
+
+
+_runner("cka", "tabular-mlp", "linear CKA between layers of two seeds")(_similarity_runner("cka", similarity.linear_cka, "Linear CKA"))
+_runner("svcca", "tabular-mlp", "SVCCA between layers of two seeds")(_similarity_runner("svcca", similarity.svcca, "SVCCA"))
+_runner("rsa", "tabular-mlp", "RSA between layers of two seeds")(_similarity_runner("rsa", lambda x, y: similarity.rsa(x[:200], y[:200]), "RSA (Spearman of RDMs)"))
+
+
+# --- dynamics on the flip-flop GRU ------------------------------------------------------------------------
+
+def _gru_states(demo):
+    with torch.no_grad():
+        return demo.model.hidden_states(demo.inputs)
+
+
+def _gru_fixed_points(demo):
+    states = _gru_states(demo).reshape(-1, demo.model.gru.hidden_size)
+    g = torch.Generator().manual_seed(0)
+    init = states[torch.randperm(len(states), generator=g)[:256]]
+    init = init + 0.1 * torch.randn(init.shape, generator=g)
+    return dynamics.find_fixed_points(demo.model.step, init, n_iter=1000), states, init
+
+
+@_runner("fixed-point-analysis", "flipflop-gru", "fixed points of the 3-bit flip-flop GRU and their stability")
+def _run_fixed_points(out_dir, cache):
+    demo = demo_model("flipflop-gru", cache)
+    fps, states, _ = _gru_fixed_points(demo)
+    p = embedding.pca(states, 3)
+    proj = lambda v: (v - p.mean) @ p.components.T  # noqa: E731
+    fig = plt.figure(figsize=(5, 4))
+    ax = fig.add_subplot(projection="3d")
+    s = proj(states[::7])
+    ax.plot(s[:, 0], s[:, 1], s[:, 2], lw=0.2, color="0.7")
+    for stable, colour in ((True, "tab:blue"), (False, "tab:red")):
+        q = proj(fps.points[fps.is_stable == stable])
+        ax.scatter(q[:, 0], q[:, 1], q[:, 2], color=colour, s=30, label="stable" if stable else "unstable")
+    ax.legend()
+    n_stable = int(fps.is_stable.sum())
+    reading = f"""Fixed points of the trained GRU with its input held at zero, found by minimising
+    ||F(h) - h||^2 from 256 visited states and shown in the top three principal components of the hidden
+    states (grey). {n_stable} points are stable (all Jacobian eigenvalues inside the unit circle), one per
+    corner of the 3-bit cube, the memories of the flip-flop; the {len(fps) - n_stable} unstable points are
+    saddles between them whose unstable directions route a pulse from one memory to the next."""
+    return _result(fig, out_dir, "fixed-point-analysis", reading,
+                   {"n_fixed_points": len(fps), "n_stable": n_stable})
+
+
+@_runner("trajectory-analysis", "flipflop-gru", "hidden-state trajectories in PCA space and their speed")
+def _run_trajectories(out_dir, cache):
+    demo = demo_model("flipflop-gru", cache)
+    traj = dynamics.trajectory_analysis(_gru_states(demo)[:4], n_components=2)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for c in traj.coords:
+        axes[0].plot(c[:, 0], c[:, 1], lw=0.8)
+    axes[0].set_title("hidden state, PC1 vs PC2", fontsize=9)
+    pulses = demo.inputs[0].abs().sum(1) > 0
+    axes[1].plot(traj.step_lengths[0], label="speed ||h(t+1) - h(t)||")
+    axes[1].scatter(pulses.nonzero()[:, 0] - 1, torch.zeros(int(pulses.sum())), color="r", s=10, label="input pulse")
+    axes[1].legend(fontsize=7)
+    fast = float(traj.step_lengths[0][pulses[1:]].mean()) if pulses[1:].any() else 0.0
+    slow = float(traj.step_lengths[0][~pulses[1:]].mean())
+    reading = f"""Left: four trials' hidden-state trajectories projected on the first two principal components
+    ({float(traj.explained_variance_ratio.sum()):.0%} of the variance). Right: the speed of trial 1. The
+    state moves fast right after an input pulse (mean step {fast:.3f}) and almost not at all in between
+    ({slow:.3f}): the network jumps between slow regions, the attractors that store the bits."""
+    return _result(fig, out_dir, "trajectory-analysis", reading, {"speed_after_pulse": fast, "speed_between": slow})
+
+
+@_runner("attractor-landscapes", "flipflop-gru", "basins of attraction of the GRU's stable fixed points")
+def _run_basins(out_dir, cache):
+    demo = demo_model("flipflop-gru", cache)
+    fps, states, init = _gru_fixed_points(demo)
+    g = torch.Generator().manual_seed(1)
+    samples = states[torch.randperm(len(states), generator=g)[:400]] + 0.3 * torch.randn(400, states.shape[1], generator=g)
+    basins = dynamics.attractor_basins(demo.model.step, samples, fixed_points=fps)
+    p = embedding.pca(states, 2)
+    z = (samples - p.mean) @ p.components.T
+    a = (basins.attractors - p.mean) @ p.components.T
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(z[:, 0], z[:, 1], c=basins.labels, cmap="tab10", s=8)
+    ax.scatter(a[:, 0], a[:, 1], marker="*", s=150, c="k")
+    ax.set_title("initial states coloured by basin", fontsize=9)
+    reached = float((basins.labels >= 0).float().mean())
+    reading = f"""400 perturbed hidden states were iterated with zero input and coloured by the stable fixed
+    point (stars) they converge to. {len(basins.attractors)} attractors share the space,
+    {reached:.0%} of samples reach one, and basin sizes range from {float(basins.fractions.min()):.0%} to
+    {float(basins.fractions.max()):.0%}: the landscape is a set of comparable wells, one per stored bit pattern."""
+    return _result(fig, out_dir, "attractor-landscapes", reading,
+                   {"n_attractors": len(basins.attractors), "fraction_converged": reached})
+
+
+@_runner("manifold-geometry", "flipflop-gru", "participation ratio and intrinsic dimension of GRU states")
+def _run_manifold(out_dir, cache):
+    demo = demo_model("flipflop-gru", cache)
+    states = _gru_states(demo).reshape(-1, demo.model.gru.hidden_size)[::3]
+    geo = embedding.manifold_geometry(states)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(range(1, len(geo.explained_variance_ratio) + 1), geo.explained_variance_ratio.cumsum(0), marker="o")
+    ax.set_xlabel("principal components"), ax.set_ylabel("cumulative variance")
+    reading = f"""The GRU's {states.shape[1]}-dimensional hidden states use few dimensions: the participation
+    ratio is {geo.participation_ratio:.1f}, {geo.n_components_90} components explain 90% of the variance,
+    and the TwoNN intrinsic dimension is {geo.intrinsic_dimension:.1f}. Three bits need a 3-D cube of
+    memories; the states sit near its corners and on the transitions between them."""
+    return _result(fig, out_dir, "manifold-geometry", reading,
+                   {"participation_ratio": geo.participation_ratio, "two_nn_dimension": geo.intrinsic_dimension})
+
+
+# --- mechanistic, on the induction transformer --------------------------------------------------------------
+
+def _induction_setup(cache):
+    demo = demo_model("induction-transformer", cache)
+    half = demo.info["half"]
+    tokens = demo.inputs
+    g = torch.Generator().manual_seed(5)
+    corrupted = tokens.clone()
+    corrupted[:, :half] = torch.rand(len(tokens), 32, generator=g).argsort(1)[:, :half]
+
+    def logprob(logits):  # mean log-probability of the correct next token over the second copy
+        return logits[:, half - 1:-1].log_softmax(-1).gather(-1, tokens[:, half:, None]).mean()
+
+    return demo, tokens, corrupted, logprob, half
+
+
+HEADS = [(layer, head) for layer in range(2) for head in range(2)]
+
+
+def _head(layer, head):
+    return f"blocks.{layer}.attn.head_out", (slice(None), slice(None), head)
+
+
+@_runner("attention-pattern-analysis", "induction-transformer", "attention patterns and prefix-matching scores")
+def _run_attention(out_dir, cache):
+    demo, tokens, _, _, half = _induction_setup(cache)
+    pats = attention.attention_patterns(demo.model, tokens)
+    score = attention.prefix_matching_score(pats, half)
+    chance = attention.prefix_matching_chance(half)
+    fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
+    for ax, (l, h) in zip(axes, HEADS):
+        ax.imshow(pats[l, 0, h], cmap="Blues")
+        ax.set_title(f"layer {l + 1} head {h}: {score[l, h]:.2f}", fontsize=8)
+    best = divmod(int(score.argmax()), 2)
+    reading = f"""Attention patterns of the four heads on a random sequence repeated twice (query rows, key
+    columns). Titles give the prefix-matching score: the attention from each token of the second copy to the
+    token after its first occurrence (chance {chance:.2f}). Layer-2 heads score
+    {', '.join(f'{v:.2f}' for v in score[1].tolist())}, layer-1 heads {', '.join(f'{v:.2f}' for v in score[0].tolist())}:
+    the off-diagonal stripe in layer 2 is an induction head [@olsson2022context] (best: layer {best[0] + 1} head {best[1]})."""
+    return _result(fig, out_dir, "attention-pattern-analysis", reading,
+                   {"prefix_matching_layer2_max": float(score[1].max()), "prefix_matching_layer1_max": float(score[0].max()),
+                    "chance": chance})
+
+
+@_runner("attention-rollout", "induction-transformer", "attention rollout through both layers")
+def _run_rollout(out_dir, cache):
+    demo, tokens, _, _, half = _induction_setup(cache)
+    roll = attention.attention_rollout(attention.attention_patterns(demo.model, tokens))
+    q = torch.arange(half, 2 * half)
+    to_match = float(roll[:, q, q - half + 1].mean())
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(roll[0], cmap="Blues")
+    ax.set_xlabel("input token"), ax.set_ylabel("position")
+    reading = f"""Attention rollout multiplies the head-averaged attention matrices of both layers, each mixed
+    half-and-half with the identity for the residual stream. In the second copy, positions draw
+    {to_match:.2f} of their rollout mass on average from the token after the earlier occurrence of the
+    current token, besides the diagonal kept by the residual connection. Rollout ignores values and MLPs,
+    so it describes information routing, not importance."""
+    return _result(fig, out_dir, "attention-rollout", reading, {"mass_on_induction_source": to_match})
+
+
+@_runner("activation-patching", "induction-transformer", "patching each layer's residual stream per position")
+def _run_patching(out_dir, cache):
+    demo, tokens, corrupted, logprob, half = _induction_setup(cache)
+    layers = ["embed", "blocks.0", "blocks.1"]
+    grid = patching.patching_sweep(demo.model, tokens, corrupted, layers, logprob,
+                                   indices=[(slice(None), p) for p in range(2 * half)])
+    with torch.no_grad():
+        clean, corrupt = float(logprob(demo.model(tokens))), float(logprob(demo.model(corrupted)))
+    fig, ax = plt.subplots(figsize=(7, 2.5))
+    im = ax.imshow(grid, aspect="auto", cmap="viridis")
+    ax.set_yticks(range(3), layers), ax.set_xlabel("position patched"), fig.colorbar(im)
+    reading = f"""The first copy of the sequence is replaced by other tokens (log-prob of the correct second-copy
+    tokens falls from {clean:.2f} to {corrupt:.2f}); each cell restores one layer's residual stream at one
+    position from the clean run. Patching a single first-copy position restores about one predicted token
+    (small gains); patching a layer everywhere restores the clean output exactly (see the test). Early
+    positions matter at the embedding and layer 1, where a previous-token head moves them forward."""
+    return _result(fig, out_dir, "activation-patching", reading, {"clean": clean, "corrupted": corrupt,
+                                                                   "best_cell": float(grid.max())})
+
+
+@_runner("path-patching", "induction-transformer", "layer-1 heads' effect through layer-2 attention vs directly")
+def _run_path_patching(out_dir, cache):
+    demo, tokens, corrupted, logprob, _ = _induction_setup(cache)
+    via, direct = [], []
+    for h in range(2):
+        sender, idx = _head(0, h)
+        via.append(patching.path_patching(demo.model, tokens, corrupted, sender, "blocks.1.attn", logprob, sender_index=idx))
+        direct.append(patching.path_patching(demo.model, tokens, corrupted, sender, "unembed", logprob,
+                                             freeze=["blocks.1.attn.head_out"], sender_index=idx))
+    with torch.no_grad():
+        corrupt = float(logprob(demo.model(corrupted)))
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar([0, 2], [v - corrupt for v in via], label="via layer-2 attention")
+    ax.bar([1, 3], [d - corrupt for d in direct], label="direct to logits")
+    ax.set_xticks([0.5, 2.5], ["L1 head 0", "L1 head 1"]), ax.set_ylabel("log-prob gain"), ax.legend(fontsize=7)
+    reading = f"""Path patching sends each layer-1 head's clean output into the corrupted run (first copy
+    replaced by other tokens) along one path only: into layer-2 attention's input, or straight to the logits
+    with layer 2 held at its corrupted output. The log-probability of the correct second-copy tokens changes
+    by {', '.join(f'{v - corrupt:+.2f}' for v in via)} nats through layer 2 and by
+    {', '.join(f'{d - corrupt:+.2f}' for d in direct)} directly. Neither path alone restores the output,
+    because the values layer 2 copies are still the corrupted tokens: copying needs the layer-1 keys and the
+    clean tokens together, the composition that makes an induction circuit. Compare with activation patching,
+    which restores a component on every path at once."""
+    return _result(fig, out_dir, "path-patching", reading,
+                   {"via_layer2": max(via) - corrupt, "direct": max(direct) - corrupt})
+
+
+@_runner("causal-tracing", "induction-transformer", "restore one (layer, position) after corrupting the first copy's embedding")
+def _run_tracing(out_dir, cache):
+    demo, tokens, _, _, half = _induction_setup(cache)
+    tok = tokens[:16]
+
+    def prob(logits):
+        return logits[:, half - 1:-1].softmax(-1).gather(-1, tok[:, half:, None]).mean()
+
+    layers = ["embed", "blocks.0", "blocks.1"]
+    grid = patching.causal_tracing(demo.model, tok, "embed", layers, prob, subject=slice(0, half))
+    fig, ax = plt.subplots(figsize=(7, 2.5))
+    im = ax.imshow(grid, aspect="auto", cmap="magma")
+    ax.set_yticks(range(3), layers), ax.set_xlabel("position restored"), fig.colorbar(im)
+    best = divmod(int(grid.argmax()), grid.shape[1])
+    reading = f"""Noise is added to the embeddings of the first copy; each cell restores the clean hidden state
+    of one layer at one position and reports the mean probability of the correct second-copy tokens
+    (max {float(grid.max()):.2f} at {layers[best[0]]}, position {best[1]}). Restoring a late position of the
+    last layer recovers much of the output because every later prediction reads it; restoring one early
+    position helps only the prediction that copies from it."""
+    return _result(fig, out_dir, "causal-tracing", reading, {"max_restored": float(grid.max())})
+
+
+@_runner("ablation", "induction-transformer", "mean-ablating each head")
+def _run_ablation(out_dir, cache):
+    demo, tokens, _, logprob, _ = _induction_setup(cache)
+    with torch.no_grad():
+        base = float(logprob(demo.model(tokens)))
+    drops = [base - patching.ablation(demo.model, tokens, *_head(l, h), method="mean", metric=logprob) for l, h in HEADS]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar([f"L{l + 1}H{h}" for l, h in HEADS], drops)
+    ax.set_ylabel("log-prob drop when mean-ablated")
+    worst = HEADS[int(torch.tensor(drops).argmax())]
+    reading = f"""Each head's output is replaced by its mean over the batch and the log-probability of the
+    correct second-copy tokens is re-measured (clean {base:.2f}). Ablating layer {worst[0] + 1} head {worst[1]}
+    costs the most ({max(drops):.2f} nats). Mean ablation keeps activations on-distribution; zero ablation
+    can overstate importance by pushing the network off its usual inputs."""
+    return _result(fig, out_dir, "ablation", reading, {f"drop_L{l + 1}H{h}": d for (l, h), d in zip(HEADS, drops)})
+
+
+@_runner("circuit-analysis", "induction-transformer", "patching per head, circuit selection, ablation check")
+def _run_circuit(out_dir, cache):
+    demo, tokens, corrupted, logprob, _ = _induction_setup(cache)
+    result = circuits.circuit_analysis(demo.model, tokens, corrupted, [_head(l, h) for l, h in HEADS], logprob)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar([f"L{l + 1}H{h}" for l, h in HEADS], result.effects)
+    ax.axhline(0.1, color="k", ls="--")
+    ax.set_ylabel("normalised patching effect")
+    names = [f"{c[0].split('.')[1]}:{c[1][2]}" for c in result.circuit]
+    reading = f"""Each head's clean output is patched into the corrupted run (first copy replaced); effects are
+    normalised so 1 restores clean performance. Heads above 0.1 form the circuit ({len(names)} of 4).
+    Mean-ablating everything outside it keeps {result.faithfulness:.2f} of the clean performance
+    (faithfulness), while ablating the circuit leaves {result.ablated:.2f}: the found subgraph is
+    sufficient and necessary for in-context copying in this model."""
+    return _result(fig, out_dir, "circuit-analysis", reading,
+                   {"faithfulness": result.faithfulness, "ablated": result.ablated, "circuit_size": len(names)})
+
+
+def _lens_accuracy(logits, tokens, half):
+    return [float((lg[:, half - 1:-1].argmax(-1) == tokens[:, half:]).float().mean()) for lg in logits]
+
+
+@_runner("logit-lens", "induction-transformer", "next-token accuracy read from each layer")
+def _run_logit_lens(out_dir, cache):
+    demo, tokens, _, _, half = _induction_setup(cache)
+    layers = ["embed", "blocks.0", "blocks.1"]
+    acc = _lens_accuracy(lens.logit_lens(demo.model, tokens, layers, demo.model.unembed), tokens, half)
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.plot(layers, acc, marker="o"), ax.set_ylabel("second-copy accuracy"), ax.set_ylim(0, 1)
+    reading = f"""The residual stream after each layer is decoded with the model's own unembedding. Accuracy
+    on the predictable second copy is {', '.join(f'{a:.2f}' for a in acc)} after the embedding, layer 1 and
+    layer 2: the answer appears only after layer 2, where the induction head writes it."""
+    return _result(fig, out_dir, "logit-lens", reading, {f"accuracy_{l}": a for l, a in zip(layers, acc)})
+
+
+@_runner("tuned-lens", "induction-transformer", "tuned lens (affine translator per layer) vs logit lens")
+def _run_tuned_lens(out_dir, cache):
+    demo, tokens, _, _, half = _induction_setup(cache)
+    layers = ["embed", "blocks.0", "blocks.1"]
+    tuned = lens.tuned_lens(demo.model, tokens, layers, demo.model.unembed, n_steps=200)
+    acc_t = _lens_accuracy(tuned.logits, tokens, half)
+    acc_l = _lens_accuracy(lens.logit_lens(demo.model, tokens, layers, demo.model.unembed), tokens, half)
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.plot(layers, acc_l, marker="o", label="logit lens")
+    ax.plot(layers, acc_t, marker="s", label="tuned lens")
+    ax.set_ylabel("second-copy accuracy"), ax.legend()
+    reading = f"""A tuned lens learns one affine map per layer that best translates its residual stream into the
+    final layer's basis (KL to the final logits {', '.join(f'{k:.2f}' for k in tuned.kl.tolist())}). Its
+    accuracy on the second copy is {', '.join(f'{a:.2f}' for a in acc_t)} against the logit lens's
+    {', '.join(f'{a:.2f}' for a in acc_l)}: even a trained readout cannot find the copied token before
+    layer 2, so its absence there is real, not a basis mismatch."""
+    return _result(fig, out_dir, "tuned-lens", reading, {"kl_layer1": float(tuned.kl[1])})
+
+
+# --- sparse autoencoder, TCAV -------------------------------------------------------------------------------
+
+@_runner("sparse-autoencoders", "synthetic", "SAE recovers planted sparse directions from superposed data")
+def _run_sae(out_dir, cache):
+    g = torch.Generator().manual_seed(0)
+    dirs = torch.randn(20, 10, generator=g)
+    dirs = dirs / dirs.norm(dim=1, keepdim=True)
+    codes = (torch.rand(8192, 20, generator=g) < 0.05).float() * torch.rand(8192, 20, generator=g) * 2
+    x = codes @ dirs
+    model = sae.train_sae(x, 40, l1_coeff=0.3, n_steps=2000)
+    w = model.W_dec / model.W_dec.norm(dim=0, keepdim=True)
+    cos = (dirs @ w).max(1).values
+    with torch.no_grad():
+        recon, f = model(x)
+    fve = float(1 - (x - recon).pow(2).sum() / (x - x.mean(0)).pow(2).sum())
+    l0 = float((f > 0).float().sum(1).mean())
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar(range(20), cos.sort().values), ax.set_ylim(0, 1)
+    ax.set_xlabel("planted feature"), ax.set_ylabel("best cosine with a dictionary atom")
+    reading = f"""Twenty sparse features are superposed in a 10-dimensional space and a 40-latent sparse
+    autoencoder is trained on the mixtures. Every planted direction has a dictionary atom at cosine
+    {float(cos.min()):.2f} or more (mean {float(cos.mean()):.2f}), with {fve:.0%} of the variance explained and
+    {l0:.1f} active latents per example: the L1 penalty makes the SAE find the sparse basis that PCA,
+    limited to 10 orthogonal directions, cannot."""
+    return _result(fig, out_dir, "sparse-autoencoders", reading,
+                   {"mean_max_cosine": float(cos.mean()), "variance_explained": fve, "l0": l0})
+
+
+@_runner("tcav", "shapes-cnn", "TCAV score of a 'horizontal stripes' concept per class")
+def _run_tcav(out_dir, cache):
+    demo = demo_model("shapes-cnn", cache)
+    m = demo.model
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(1, 14, (40,), generator=g)
+    stripes = (torch.arange(16).view(1, 16, 1) == rows.view(-1, 1, 1)).float().expand(40, 16, 16)
+    concept = (stripes + 0.1 * torch.randn(40, 16, 16, generator=g)).unsqueeze(1)
+    random = 0.5 * torch.randn(40, 1, 16, 16, generator=g).abs()
+    scores = []
+    for c in range(3):
+        xs = demo.inputs[demo.labels == c][:40]
+        scores.append(_tcav(m, m[4], concept, random, xs, c).score)
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.bar(models.SHAPE_CLASSES, scores), ax.set_ylim(0, 1), ax.set_ylabel("TCAV score")
+    reading = f"""A concept activation vector separates the last conv layer's response to full-width horizontal
+    stripes from its response to noise; the TCAV score is the share of a class's images whose logit rises
+    along it. Scores: {', '.join(f'{n} {s:.2f}' for n, s in zip(models.SHAPE_CLASSES, scores))}. The
+    horizontal-bar class is the one most sensitive to the stripe concept; test a score against CAVs from
+    random concept sets before trusting it."""
+    return _result(fig, out_dir, "tcav", reading, {f"score_{c}": s for c, s in zip(("hbar", "vbar", "square"), scores)})
