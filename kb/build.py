@@ -49,20 +49,29 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
 
 
 def fingerprint(layout: Layout) -> str:
-    """A cheap hash of every content and bib file's path, size and mtime (plus the store format)."""
+    """A cheap hash of every content and bib file's path, size and mtime (plus the store format).
+
+    Every reading command calls this, so it only stats files (os.scandir, no reads): ~50 µs a file.
+    """
     from .store import STORE_VERSION
 
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{STORE_VERSION}|{layout.database_url or ''}".encode())
-    for folder in (layout.content, layout.bib):
-        if not folder.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.endswith((".yaml", ".yml", ".bib")):
-                    st = os.stat(os.path.join(dirpath, name))
-                    h.update(f"{dirpath}/{name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+
+    def walk(folder: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                walk(entry.path)
+            elif entry.name.endswith((".yaml", ".yml", ".bib")):
+                st = entry.stat()
+                h.update(f"{entry.path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+
+    walk(str(layout.content))
+    walk(str(layout.bib))
     return h.hexdigest()
 
 
@@ -176,6 +185,9 @@ def _point_current(layout: Layout, folder: Path) -> None:
     if tmp_link.is_symlink():
         tmp_link.unlink()
     os.symlink(folder.name, tmp_link)
+    current = layout.store / "current"
+    if current.is_dir() and not current.is_symlink():  # e.g. a copy made by a tool that follows links
+        shutil.rmtree(current)
     os.replace(tmp_link, layout.store / "current")  # atomic: readers see the old store or the new one
 
 

@@ -43,10 +43,10 @@ def _items(value) -> list:
 
 def _ref_of(item):
     """The ref text inside a link-field item (plain string or a {method|tool|ref: ...} object)."""
-    for attr in ("ref", "method", "tool"):
-        if hasattr(item, attr):
-            return getattr(item, attr)
-    return item if isinstance(item, str) else None
+    if isinstance(item, str):
+        return item
+    values = getattr(item, "__dict__", {})
+    return next((values[a] for a in ("ref", "method", "tool") if a in values), None)
 
 
 def record_links(rec: Loaded) -> Iterator[Link]:
@@ -60,23 +60,24 @@ def record_links(rec: Loaded) -> Iterator[Link]:
     >>> [(l.relation, l.kind, l.target) for l in record_links(Loaded("concept", "kl", m, "f.yaml"))]
     [('requires', 'concept', 'entropy'), ('cites', 'paper', 'kullback1951information')]
     """
-    model, src = rec.model, rec.ref
+    # model.__dict__ rather than getattr: a missing attribute on a pydantic model takes a slow path
+    fields, src = rec.model.__dict__, rec.ref
     for fld, (relation, fixed) in LINK_FIELDS.items():
         if rec.kind == "tutorial" and fld == "steps":
             continue
-        for i, item in enumerate(_items(getattr(model, fld, None))):
+        for i, item in enumerate(_items(fields.get(fld))):
             text = _ref_of(item)
             if not text:
                 continue
             kind, ident = parse_ref(text, fixed)
             yield Link(src, relation, kind, ident, rec.file, rec.line(fld, i), fld, fixed)
-    for i, key in enumerate(getattr(model, "papers", None) or []):
+    for i, key in enumerate(fields.get("papers") or []):
         yield Link(src, "cites", "paper", key, rec.file, rec.line("papers", i), "papers")
-    intro = getattr(model, "introduced_by", None)
+    intro = fields.get("introduced_by")
     if intro:
         yield Link(src, "introduced_by", "paper", intro, rec.file, rec.line("introduced_by"), "introduced_by")
     for fld in PROSE_FIELDS:
-        value = getattr(model, fld, None)
+        value = fields.get(fld)
         texts = value if isinstance(value, list) else [value]
         for i, text in enumerate(texts):
             if not isinstance(text, str) or "[" not in text:

@@ -57,22 +57,27 @@ def write_store(url: str, records: Iterable[dict], edges: Iterable[tuple[str, st
     On SQLite the caller writes a fresh file and renames it into place; on a server database the
     single transaction is what keeps readers from seeing a half-written store.
     """
-    from sqlmodel import Session, create_engine, delete
+    from sqlalchemy import delete, insert
+    from sqlmodel import create_engine
 
     SQLModel, RecordRow, EdgeRow, MetaRow = _tables()
     engine = create_engine(url)
+    meta = {**meta, "store_version": STORE_VERSION}
     try:
         SQLModel.metadata.create_all(engine)
-        with Session(engine) as session:
+        # Core bulk inserts: ORM objects cost ~80 µs each, which is most of a 10k-record build.
+        with engine.begin() as conn:
             for table in (RecordRow, EdgeRow, MetaRow):
-                session.exec(delete(table))
-            session.add_all(RecordRow(ref=f"{r['kind']}:{r['id']}", kind=r["kind"], id=r["id"], name=r["name"],
-                                      summary=r.get("summary") or "", level=r.get("level"), file=r.get("file"),
-                                      data=json.dumps(r, sort_keys=True)) for r in records)
-            session.add_all(EdgeRow(source=s, target=t, relation=rel, field=f) for s, t, rel, f in edges)
-            meta = {**meta, "store_version": STORE_VERSION}
-            session.add_all(MetaRow(key=k, value=json.dumps(v)) for k, v in meta.items())
-            session.commit()
+                conn.execute(delete(table))
+            rows = [{"ref": f"{r['kind']}:{r['id']}", "kind": r["kind"], "id": r["id"], "name": r["name"],
+                     "summary": r.get("summary") or "", "level": r.get("level"), "file": r.get("file"),
+                     "data": json.dumps(r, sort_keys=True)} for r in records]
+            if rows:
+                conn.execute(insert(RecordRow.__table__), rows)
+            edge_rows = [{"source": s, "target": t, "relation": rel, "field": f} for s, t, rel, f in edges]
+            if edge_rows:
+                conn.execute(insert(EdgeRow.__table__), edge_rows)
+            conn.execute(insert(MetaRow.__table__), [{"key": k, "value": json.dumps(v)} for k, v in meta.items()])
     finally:
         engine.dispose()
 
