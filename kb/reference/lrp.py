@@ -26,7 +26,7 @@ def _affine(layer: nn.Module, a: Tensor, rule: str, gamma: float) -> Tensor:
     if rule != "gamma" or isinstance(layer, _POOLS):
         return layer(a)
     w = layer.weight + gamma * layer.weight.clamp(min=0)
-    b = None if layer.bias is None else layer.bias + gamma * layer.bias.clamp(min=0)
+    b = layer.bias  # as Captum: the bias is kept (zennit also raises positive biases)
     return F.linear(a, w, b) if isinstance(layer, nn.Linear) else layer._conv_forward(a, w, b)
 
 

@@ -1,0 +1,64 @@
+"""Fixtures for the reference-implementation tests: demo models trained once per session."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kb.reference import models
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a reference test that takes more than a few seconds")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """Tiny models run as fast on one thread, and one thread is immune to oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def demo_cache() -> dict:
+    """Trained demo models shared by the session (kb.reference.demo accepts this dict as its cache)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def tabular(demo_cache) -> models.Demo:
+    return demo_cache.setdefault("tabular-mlp", models.train_tabular_mlp())
+
+
+@pytest.fixture(scope="session")
+def shapes(demo_cache) -> models.Demo:
+    return demo_cache.setdefault("shapes-cnn", models.train_shapes_cnn())
+
+
+@pytest.fixture(scope="session")
+def flipflop(demo_cache) -> models.Demo:
+    return demo_cache.setdefault("flipflop-gru", models.train_flipflop_gru())
+
+
+@pytest.fixture(scope="session")
+def induction(demo_cache) -> models.Demo:
+    return demo_cache.setdefault("induction-transformer", models.train_induction_transformer())
+
+
+@pytest.fixture(params=[0, 1], ids=["seed0", "seed1"])
+def seed(request) -> int:
+    return request.param
+
+
+def _no_hooks(model: torch.nn.Module) -> bool:
+    """True when no forward, forward-pre or backward hook is left on any submodule."""
+    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+               for m in model.modules())
+
+
+@pytest.fixture()
+def no_hooks():
+    """``no_hooks(model)``: True when every hook registered on ``model`` has been removed."""
+    return _no_hooks
