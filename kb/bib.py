@@ -30,6 +30,9 @@ def clean_tex(text: str) -> str:
     """
     import unicodedata
 
+    if not any(c in text for c in "\\{}~-"):
+        return " ".join(text.split())
+
     def accent(m: re.Match) -> str:
         letter = m.group(2).replace(r"\i", "i")
         return unicodedata.normalize("NFC", letter + _ACCENTS[m.group(1)])

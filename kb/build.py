@@ -32,12 +32,21 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     from .bib import load_bib
     from .graph import build_graph
     from .load import content_files, declared_refs, load_records
+    from .store import STORE_VERSION
     from .validate import Content, run_checks
 
     if progress:
         files = list(content_files(layout.content))
         progress("load", 0, len(files))
-    records, problems = load_records(layout.content, layout.root)
+    cache = _read_json(layout.store / "parse-cache.json", {})
+    if cache.get("version") != STORE_VERSION or cache.get("root") != str(layout.root):
+        cache = {"version": STORE_VERSION, "root": str(layout.root), "files": {}}
+    known = set(cache["files"])
+    records, problems = load_records(layout.content, layout.root, cache["files"])
+    present = {r.file for r in records}
+    for rel in known - present:  # deleted or now broken files
+        cache["files"].pop(rel, None)
+    _write_json(layout.store / "parse-cache.json", cache)
     if progress:
         progress("load", len(records), len(records))
     declared_keys: set[str] = set()
@@ -46,6 +55,28 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     graph, failed = build_graph(records, papers, declared)
     report = run_checks(Content(records, papers, graph, failed, problems + bib_problems))
     return Compiled(records, papers, graph, report)
+
+
+def _read_json(path: Path, default):
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def _write_json(path: Path, data) -> None:
+    """Write atomically, and quietly give up on a read-only checkout: caches are an optimisation."""
+    import json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def fingerprint(layout: Layout) -> str:
@@ -139,9 +170,12 @@ def _records_for_store(compiled: Compiled) -> list[dict]:
 def build_store(layout: Layout, progress: Progress | None = None, force: bool = False) -> dict:
     """Build the store and search index atomically; return a summary.
 
+    The search index is patched from the previous build when few records changed; ``force``
+    rebuilds it from scratch.
+
     Raises KBError (carrying the problems) when the content has errors: the previous store stays.
     """
-    from .search import build_index, build_query_model
+    from .search import build_query_model
     from .store import write_store
 
     compiled = compile_content(layout, progress)
@@ -165,7 +199,8 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
                                               "query_model": build_query_model(records)})
             if progress:
                 progress("index", 1, 2)
-            build_index(tmp / "index", records)
+            digests = _index_records(layout, tmp / "index", records, incremental=not force)
+            _write_json(tmp / "DIGESTS.json", digests)
             (tmp / "FINGERPRINT").write_text(stamp + "\n")
             final = tmp.with_suffix("")
             os.rename(tmp, final)
@@ -178,6 +213,30 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
         _collect_old_stores(layout, final)
     return {"records": len(records), "edges": len(edges), "counts": counts,
             "warnings": len(compiled.report.warnings), "store": str(final)}
+
+
+INCREMENTAL_SHARE = 0.3  # past this share of changed records a fresh index is faster than patching
+
+
+def _index_records(layout: Layout, folder: Path, records: list[dict], incremental: bool = True) -> dict[str, str]:
+    """Index ``records`` into ``folder``: patch a copy of the previous index when little changed."""
+    import json
+
+    from .search import build_index, update_index
+
+    digests = {f"{r['kind']}:{r['id']}": hashlib.blake2b(json.dumps(r, sort_keys=True).encode(), digest_size=12).hexdigest()
+               for r in records}
+    previous = current_store(layout)
+    old = _read_json(previous / "DIGESTS.json", None) if previous else None
+    if incremental and old and (previous / "index").is_dir():
+        changed = [r for r in records if old.get(f"{r['kind']}:{r['id']}") != digests[f"{r['kind']}:{r['id']}"]]
+        removed = set(old) - set(digests)
+        if len(changed) + len(removed) <= INCREMENTAL_SHARE * max(len(records), 1):
+            shutil.copytree(previous / "index", folder)
+            update_index(folder, changed, removed)
+            return digests
+    build_index(folder, records)
+    return digests
 
 
 def _point_current(layout: Layout, folder: Path) -> None:

@@ -64,9 +64,10 @@ def _notices(kb: KnowledgeBase) -> None:
 
 @cli.command()
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--force", is_flag=True, help="Rebuild the search index from scratch instead of patching it.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @pass_kb
-def build(kb, progress, fmt):
+def build(kb, progress, force, fmt):
     """Compile content/ and bib/ into the store and search index.
 
     The new store is written aside and renamed into place, so a failed build leaves the previous
@@ -86,7 +87,7 @@ def build(kb, progress, fmt):
         if done >= total:
             bar.__exit__(None, None, None)
 
-    summary = kb.build(progress=on_progress)
+    summary = kb.build(progress=on_progress, force=force)
     _emit(summary, fmt, lambda s: f"built {s['records']} records and {s['edges']} links "
           f"({', '.join(f'{v} {k}' for k, v in sorted(s['counts'].items()))}); {s['warnings']} warning(s)")
 

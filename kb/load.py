@@ -180,8 +180,28 @@ def declared_refs(content_dir: Path) -> set[tuple[str, str]]:
     return found
 
 
-def load_records(content_dir: Path, relative_to: Path) -> tuple[list[Loaded], list[Problem]]:
+def _cached(entry: dict | None, stamp: list, kind: str) -> Loaded | None:
+    """A record rebuilt from the parse cache when its file is unchanged (skips YAML parsing)."""
+    if not entry or entry.get("stamp") != stamp or entry.get("kind") != kind:
+        return None
+    try:
+        model = MODELS[kind].model_validate(entry["data"])
+    except ValidationError:
+        return None
+    lines = {tuple(item[:-1]): item[-1] for item in entry["lines"]}
+    return Loaded(kind, model.id, model, entry["file"], lines, entry.get("body_line"))
+
+
+def _cache_entry(record: Loaded, stamp: list) -> dict:
+    return {"stamp": stamp, "kind": record.kind, "file": record.file, "body_line": record.body_line,
+            "data": record.model.model_dump(mode="json"), "lines": [[*loc, line] for loc, line in record.lines.items()]}
+
+
+def load_records(content_dir: Path, relative_to: Path, cache: dict | None = None) -> tuple[list[Loaded], list[Problem]]:
     """Load every record under ``content_dir``; return the good ones and all problems at once.
+
+    ``cache`` (optional, updated in place) maps each file to its parsed record, keyed by the file's
+    mtime and size, so an incremental build re-parses only the files that changed.
 
     Examples
     --------
@@ -202,8 +222,20 @@ def load_records(content_dir: Path, relative_to: Path) -> tuple[list[Loaded], li
             problems.append(Problem("unknown-kind", rel, None, None,
                                     f"records live in content/<kind>/<id>.yaml with kind one of {', '.join(KINDS)}"))
             continue
-        record, found = load_file(path, kind, rel)
-        problems.extend(found)
+        stamp = None
+        record = None
+        if cache is not None:
+            st = path.stat()
+            stamp = [st.st_mtime_ns, st.st_size]
+            record = _cached(cache.get(rel), stamp, kind)
+        if record is None:
+            record, found = load_file(path, kind, rel)
+            problems.extend(found)
+            if cache is not None:
+                if record is not None and not found:
+                    cache[rel] = _cache_entry(record, stamp)
+                else:
+                    cache.pop(rel, None)
         if record is None:
             continue
         key = (record.kind, record.id)

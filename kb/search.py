@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["build_index", "search", "document_text"]
+__all__ = ["build_index", "update_index", "search", "document_text"]
 
 
 def document_text(record: dict) -> str:
@@ -39,6 +39,12 @@ def _schema():
     )
 
 
+def _document(r: dict) -> dict:
+    return dict(ref=f"{r['kind']}:{r['id']}", kind=r["kind"], name=r.get("name") or r["id"],
+                title=f"{r.get('name', '')} {r['id'].replace('-', ' ')}", aliases=" ; ".join(r.get("aliases") or []),
+                summary=r.get("summary") or r.get("definition") or "", text=document_text(r))
+
+
 def build_index(folder: Path, records: list[dict]) -> None:
     """Write a fresh whoosh index of ``records`` into ``folder`` (which must be new)."""
     from whoosh import index
@@ -47,11 +53,20 @@ def build_index(folder: Path, records: list[dict]) -> None:
     ix = index.create_in(str(folder), _schema())
     writer = ix.writer(limitmb=256)
     for r in records:
-        writer.add_document(
-            ref=f"{r['kind']}:{r['id']}", kind=r["kind"], name=r.get("name") or r["id"],
-            title=f"{r.get('name', '')} {r['id'].replace('-', ' ')}", aliases=" ; ".join(r.get("aliases") or []),
-            summary=r.get("summary") or r.get("definition") or "", text=document_text(r),
-        )
+        writer.add_document(**_document(r))
+    writer.commit()
+
+
+def update_index(folder: Path, changed: list[dict], removed: set[str]) -> None:
+    """Apply an incremental change to an existing index: drop ``removed`` refs, replace ``changed`` records."""
+    from whoosh import index
+
+    ix = index.open_dir(str(folder))
+    writer = ix.writer(limitmb=256)
+    for ref in sorted(removed):
+        writer.delete_by_term("ref", ref)
+    for r in changed:
+        writer.update_document(**_document(r))
     writer.commit()
 
 

@@ -64,6 +64,7 @@ def test_build_killed_midway_leaves_store_working(minimal, monkeypatch):
     def crash(*a, **k):
         raise RuntimeError("power cut")
     monkeypatch.setattr(search, "build_index", crash)
+    monkeypatch.setattr(search, "update_index", crash)
     (minimal / "content/concept/gradient.yaml").write_text(
         (minimal / "content/concept/gradient.yaml").read_text().replace("Gradient", "Gradient vector", 1))
     with pytest.raises(RuntimeError):
@@ -150,3 +151,29 @@ def test_schema_command_exports_every_kind(runner, tmp_path):
 def test_no_kb_built_anywhere_is_a_clear_error(tmp_path, runner):
     out = runner.invoke(cli, ["--root", str(tmp_path), "show", "method:x"])
     assert out.exit_code == 1 and "Traceback" not in out.output
+
+
+def test_incremental_build_patches_the_index(minimal):
+    kb = KnowledgeBase(minimal)
+    kb.build()
+    path = minimal / "content/concept/gradient.yaml"
+    path.write_text(path.read_text().replace("name: Gradient", "name: Zylophone gradient"))
+    (minimal / "content/topic/superposition.yaml").unlink()
+    goal = minimal / "content/goal/explain-prediction.yaml"
+    goal.write_text(goal.read_text().replace("follow_ups: [topic:superposition]\n", ""))
+    kb.build()
+    assert [h["ref"] for h in kb.search("zylophone")] == ["concept:gradient"]
+    assert kb.search("superposition", kind="topic") == []
+    # the patched index answers like a fresh one
+    fresh = KnowledgeBase(minimal)
+    fresh.build(force=True)
+    assert [h["ref"] for h in fresh.search("gradient")] == [h["ref"] for h in kb.search("gradient")]
+
+
+def test_parse_cache_is_invalidated_by_edits(minimal):
+    kb = KnowledgeBase(minimal)
+    kb.build()
+    path = minimal / "content/concept/gradient.yaml"
+    path.write_text(path.read_text().replace("level: beginner", "level: expert"))
+    report = kb.validate()
+    assert [p.code for p in report.errors] == ["wrong-type"]
