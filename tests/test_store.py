@@ -164,10 +164,12 @@ def test_incremental_build_patches_the_index(minimal):
     kb.build()
     assert [h["ref"] for h in kb.search("zylophone")] == ["concept:gradient"]
     assert kb.search("superposition", kind="topic") == []
-    # the patched index answers like a fresh one
+    # the patched index finds what a fresh one finds (scores may differ slightly: whoosh keeps
+    # deleted documents' length statistics until segments merge)
+    patched = kb.search("gradient")
     fresh = KnowledgeBase(minimal)
     fresh.build(force=True)
-    assert [h["ref"] for h in fresh.search("gradient")] == [h["ref"] for h in kb.search("gradient")]
+    assert {h["ref"] for h in fresh.search("gradient")} == {h["ref"] for h in patched}
 
 
 def test_parse_cache_is_invalidated_by_edits(minimal):
