@@ -1,0 +1,515 @@
+"""Render the handbook (Markdown for MkDocs, or a standalone HTML site) from the graph with jinja2.
+
+Every page is first written as Markdown by a ``*.md.j2`` template; the HTML site converts that
+Markdown with Python-Markdown and wraps it in ``_layout.html.j2``. So each page's words live in one
+template, and both outputs say the same thing. Record text is escaped on its way into Markdown (the
+environment's ``finalize`` escapes every plain string), so a ``<script>`` in a record stays text.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import posixpath
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from .config import safe_child
+from .errors import KBError
+from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps, links_of, notebook,
+                       prerequisite_reading_list, reading_list, record_papers, selection_table, sort_key,
+                       tool_matrix)
+from .refs import KINDS, find_citations, is_citekey, is_slug
+from .schema import LINK_FIELDS, MODELS
+
+__all__ = ["FORMATS", "render_handbook", "render_site", "reference_signature", "md_escape", "TEMPLATES"]
+
+FORMATS = ("markdown", "html")
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+MAX_DIAGRAM_NODES = 30
+Progress = Callable[[str, int, int], None]
+
+# Section pages: (stem, template). Their titles and words live in the templates.
+SECTIONS = (
+    ("index", "index.md.j2"), ("glossary", "glossary.md.j2"), ("foundations", "foundations.md.j2"),
+    ("methods", "methods.md.j2"), ("architectures", "architectures.md.j2"), ("tools", "tools.md.j2"),
+    ("case-studies", "case-studies.md.j2"), ("tutorials", "tutorials.md.j2"), ("topics", "topics.md.j2"),
+    ("goals", "goals.md.j2"), ("techniques", "techniques.md.j2"), ("tool-comparison", "tool-comparison.md.j2"),
+    ("reading-lists", "reading-lists.md.j2"), ("bibliography", "bibliography.md.j2"),
+    ("key-papers", "key-papers.md.j2"),
+)
+# Fields a record page shows in its own place rather than in the generic field list.
+_SHOWN_APART = {"id", "name", "summary", "body", "aliases", "papers", "introduced_by", "see_also", "level",
+                "kind", "file", "reference", "example", "steps", "definition"}
+
+
+# -- Markdown escaping ------------------------------------------------------------------------------
+def _markup():
+    from markupsafe import Markup
+
+    return Markup
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|])")
+
+
+def md_escape(text) -> str:
+    """Plain text made safe inside Markdown: Markdown syntax backslash-escaped, HTML as entities.
+
+    >>> md_escape("<script>alert('x')</script> a*b [c]")
+    "&lt;script&gt;alert('x')&lt;/script&gt; a\\\\*b \\\\[c\\\\]"
+    """
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _finalize(value):
+    """Every ``{{ }}`` in a Markdown template: Markup passes, anything else is escaped as plain text."""
+    Markup = _markup()
+    if value is None or isinstance(value, Markup):
+        return value
+    return Markup(md_escape(value))
+
+
+_CODE = re.compile(r"(?ms)^(?P<fence>`{3,}|~{3,})[^\n]*\n.*?^(?P=fence)[ \t]*$|(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!`)")
+_AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
+_WIKILINK = re.compile(r"\[\[\s*(" + "|".join(KINDS) + r")\s*:\s*([^\]\s|]+)\s*(?:\|([^\]]*))?\]\]")
+_CITATION = re.compile(r"\[@([^\]\s;,]+)((?:\s*[;,]\s*@[^\]\s;,]+)*)\]")
+
+
+def _fence(code: str, lang: str = "") -> str:
+    longest = max((len(m) for m in re.findall(r"`+", code)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{code.rstrip()}\n{ticks}"
+
+
+# -- the rendering context -----------------------------------------------------------------------
+@dataclass
+class Renderer:
+    site: Site
+    fmt: str
+    env: object = None
+    pages: dict[str, str] = field(default_factory=dict)  # stem -> template (every page written)
+
+    @property
+    def ext(self) -> str:
+        return ".md" if self.fmt == "markdown" else ".html"
+
+    # paths ---------------------------------------------------------------------------------------
+    def stem(self, target: str) -> str | None:
+        """The page stem of a ref (``method:pca`` -> ``method/pca``) or of a section (``glossary``)."""
+        if ":" in target:
+            kind, ident = target.split(":", 1)
+            if target not in self.site.records or kind not in KINDS:
+                return None
+            ok = is_citekey(ident) if kind == "paper" else is_slug(ident)
+            return f"{kind}/{ident}" if ok else None
+        return target if target in self.pages else None
+
+    def url(self, page: str, target: str, anchor: str | None = None) -> str | None:
+        stem = self.stem(target)
+        if stem is None:
+            return None
+        here = posixpath.dirname(page)
+        rel = posixpath.relpath(stem + self.ext, here or ".")
+        return rel + (f"#{anchor}" if anchor else "")
+
+    def root(self, page: str) -> str:
+        depth = page.count("/")
+        return "../" * depth or "./"
+
+    # Markdown helpers -----------------------------------------------------------------------------
+    def link(self, page: str, ref: str | None, label=None, missing: str | None = None):
+        Markup = _markup()
+        text = label if label is not None else (self.site.name(ref) if ref else missing or "")
+        shown = text if isinstance(text, Markup) else md_escape(text)
+        href = self.url(page, ref) if ref else None
+        return Markup(f"[{shown}]({href})" if href else shown)
+
+    def cite(self, page: str, key: str):
+        Markup = _markup()
+        paper = self.site.papers.get(key)
+        if paper is None:
+            return Markup(md_escape(f"[@{key}]"))
+        names = [a.split(",")[0].strip() if "," in a else (a.split() or [""])[-1] for a in paper.authors] or ["Anon."]
+        who = names[0] if len(names) == 1 else f"{names[0]} & {names[1]}" if len(names) == 2 else f"{names[0]} et al."
+        return Markup(f"[{md_escape(who)} {paper.year or ''}]({self.url(page, 'bibliography', key)})")
+
+    def prose(self, page: str, text, inline: bool = False):
+        """Record Markdown: code kept verbatim, raw HTML escaped, [[kind:id]] and [@key] made links."""
+        Markup = _markup()
+        if not text:
+            return Markup("")
+        text = str(text).strip()
+        if inline:
+            text = re.sub(r"\s*\n\s*", " ", text)
+        out, pos = [], 0
+        for m in _CODE.finditer(text):
+            out.append(self._prose_text(page, text[pos:m.start()]))
+            out.append(m.group(0))
+            pos = m.end()
+        out.append(self._prose_text(page, text[pos:]))
+        return Markup("".join(out))
+
+    def _prose_text(self, page: str, text: str) -> str:
+        links: list[str] = []
+
+        def keep(markdown: str) -> str:
+            links.append(markdown)
+            return f"\x00{len(links) - 1}\x00"
+
+        def wiki(m: re.Match) -> str:
+            ref = f"{m.group(1)}:{m.group(2)}"
+            label = m.group(3).strip() if m.group(3) else None
+            return keep(str(self.link(page, ref if ref in self.site.records else None, label, missing=label or m.group(2))))
+
+        def citation(m: re.Match) -> str:
+            keys = [k for k, _ in find_citations(m.group(0))]
+            return keep("(" + "; ".join(str(self.cite(page, k)) for k in keys) + ")")
+
+        text = _WIKILINK.sub(wiki, text)
+        text = _CITATION.sub(citation, text)
+        text = _AUTOLINK.sub(lambda m: keep(f"<{m.group(1)}>"), text)
+        text = text.replace("<", "&lt;")
+        return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
+
+    def code(self, text, lang: str = "python"):
+        return _markup()(_fence(str(text or ""), lang))
+
+    # record views --------------------------------------------------------------------------------
+    def fields(self, rec: dict) -> list[dict]:
+        """The record's fields in schema order, each shaped for the template (links resolved)."""
+        model = MODELS.get(rec["kind"])
+        order = list(model.model_fields) if model else sorted(rec)
+        rows = []
+        for name in order:
+            value = rec.get(name)
+            if name in _SHOWN_APART or value in (None, "", [], {}):
+                continue
+            fixed = LINK_FIELDS[name][1] if name in LINK_FIELDS else None
+            if name in LINK_FIELDS and isinstance(value, (str, list)):
+                items = value if isinstance(value, list) else [value]
+                if all(isinstance(i, str) for i in items):
+                    rows.append({"name": name, "type": "links",
+                                 "items": [{"ref": self.site.resolve(i, fixed), "text": i} for i in items]})
+                    continue
+                shaped = []
+                for item in items:
+                    key = next((k for k in ("method", "tool", "ref") if k in item), None)
+                    target_kind = {"method": "method", "tool": "tool"}.get(key, fixed)
+                    shaped.append({"ref": self.site.resolve(item.get(key), target_kind), "text": item.get(key),
+                                   "extra": [(k, v) for k, v in item.items() if k != key]})
+                rows.append({"name": name, "type": "uses", "items": shaped})
+            elif isinstance(value, list) and all(isinstance(i, str) for i in value):
+                tags = all(re.fullmatch(r"[a-z0-9-]+", i) for i in value)
+                rows.append({"name": name, "type": "tags" if tags else "list", "items": value})
+            elif isinstance(value, list):
+                rows.append({"name": name, "type": "records", "items": [sorted(i.items()) if isinstance(i, dict) else [("", i)] for i in value]})
+            elif isinstance(value, dict):
+                rows.append({"name": name, "type": "pairs", "items": [(k, v) for k, v in value.items() if v not in (None, "")]})
+            elif name == "url":
+                rows.append({"name": name, "type": "url", "value": value})
+            elif isinstance(value, str) and "\n" in value.strip() and name in ("install", "quick_start"):
+                rows.append({"name": name, "type": "code", "value": value})
+            else:
+                rows.append({"name": name, "type": "text", "value": value})
+        return rows
+
+    def diagram(self, ref: str) -> str:
+        """Mermaid source of ``ref``'s neighbourhood (at most MAX_DIAGRAM_NODES nodes, papers last)."""
+        from .export import to_mermaid
+
+        G = self.site.graph
+        if ref not in G:
+            return ""
+        near = set(G.successors(ref)) | set(G.predecessors(ref))
+        near.discard(ref)
+        keep = sorted(near, key=lambda r: (r.startswith("paper:"), sort_key(self.site.name(r), r)))[:MAX_DIAGRAM_NODES - 1]
+        return to_mermaid(G.subgraph([ref, *keep]), highlight=ref)
+
+
+# -- reference implementations (read with ast: rendering never imports kb.reference or torch) -------
+@lru_cache(maxsize=64)
+def _module_tree(path: str):
+    try:
+        return ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return None
+
+
+def reference_signature(dotted: str | None, reference_dir: Path = REFERENCE_DIR) -> dict | None:
+    """``{"module", "function", "signature", "doc"}`` of ``kb.reference.<module>:<function>``, read with ast.
+
+    >>> reference_signature("kb.reference.nowhere:nothing") is None
+    True
+    """
+    if not dotted or ":" not in dotted:
+        return None
+    module, func = dotted.split(":", 1)
+    parts = module.split(".")[2:]
+    if not parts or not all(re.fullmatch(r"[a-z_][a-z0-9_]*", p) for p in parts):
+        return None
+    path = reference_dir.joinpath(*parts).with_suffix(".py")
+    tree = _module_tree(str(path))
+    if tree is None:
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == func:
+            if isinstance(node, ast.ClassDef):
+                init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+                args = ast.unparse(init.args).removeprefix("self, ").removeprefix("self") if init else ""
+                sig = f"class {func}({args})"
+            else:
+                ret = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+                sig = f"def {func}({ast.unparse(node.args)}){ret}"
+            doc = (ast.get_docstring(node) or "").strip().split("\n\n")[0]
+            return {"module": module, "function": func, "signature": sig, "doc": " ".join(doc.split())}
+    return None
+
+
+# -- the environment -------------------------------------------------------------------------------
+def _environment(templates: Path):
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    # Markdown templates autoescape too: plain strings are escaped by _finalize (Markdown + HTML),
+    # Markup (helpers' output, macros) passes untouched.
+    env = Environment(loader=FileSystemLoader(str(templates)), undefined=StrictUndefined,
+                      autoescape=select_autoescape(["html", "html.j2", "md.j2", "yml.j2"], default=False),
+                      finalize=_finalize, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    html_env = Environment(loader=FileSystemLoader(str(templates)), undefined=StrictUndefined,
+                           autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env, html_env
+
+
+def _href(url) -> str:
+    """A URL made safe to stand inside Markdown's ``(...)``: spaces, quotes, brackets percent-encoded."""
+    from urllib.parse import quote
+
+    return _markup()(quote(str(url), safe=":/?#@!$&'*+,;=%~._-[]"))
+
+
+def _attrs(anchor: str):
+    """``{#anchor}`` (attr_list) after a heading or link: the id a link elsewhere points to."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", anchor):
+        raise KBError(f"{anchor!r} cannot be an anchor")
+    return _markup()("{#" + anchor + "}")
+
+
+def _humanize(text) -> str:
+    text = str(text).replace("_", " ").replace("-", " ")
+    return text[:1].upper() + text[1:]
+
+
+def _page_context(r: Renderer, page: str) -> dict:
+    from .bib import to_bibtex
+
+    site = r.site
+    return {
+        "page": page, "fmt": r.fmt, "ext": r.ext, "site": site, "levels": LEVELS, "root": r.root(page),
+        "url": lambda target, anchor=None: r.url(page, target, anchor),
+        "link": lambda ref, label=None, missing=None: r.link(page, ref, label, missing),
+        "cite": lambda key: r.cite(page, key),
+        "prose": lambda text: r.prose(page, text),
+        "inline": lambda text: r.prose(page, text, inline=True),
+        "code": r.code,
+        "fields": r.fields,
+        "links_of": lambda ref: links_of(site, ref),
+        "record_papers": lambda ref: record_papers(site, ref),
+        "paper": site.papers.get,
+        "diagram": r.diagram,
+        "has_page": lambda target: r.stem(target) is not None,
+        "notebook_url": lambda ident: posixpath.relpath(f"tutorial/{ident}.ipynb", posixpath.dirname(page) or "."),
+        "resolved": lambda values, fixed=None: [x for x in (site.resolve(v, fixed) for v in values or []) if x],
+        "bibtex": lambda key: to_bibtex([site.papers[key]]),
+    }
+
+
+def _section_data(site: Site) -> dict:
+    """Data the section pages share, computed once."""
+    def grouped(kind: str, key: str) -> list[dict]:
+        groups: dict[str, list[dict]] = {}
+        for rec in site.of_kind(kind):
+            groups.setdefault(rec.get(key) or "", []).append(rec)
+        return [{"value": v, "anchor": f"{kind.replace('_', '-')}-{v}" if v else kind, "records": recs}
+                for v, recs in sorted(groups.items())]
+
+    paths = {a: [p for p in site.of_kind("path") if p.get("audience") == a] for a in ("beginner", "practitioner", "researcher")}
+    topics = [f"topic:{t['id']}" for t in site.of_kind("topic")]
+    return {
+        "paths": paths,
+        "guides": {ref: guide_steps(site, ref) for ref in (f"path:{p['id']}" for p in site.of_kind("path"))},
+        "methods_by_family": grouped("method", "family"),
+        "concepts_by_area": grouped("concept", "area"),
+        "cases_by_domain": grouped("case_study", "domain"),
+        "architectures_by_family": grouped("architecture", "family"),
+        "selection": selection_table(site),
+        "tools_table": tool_matrix(site),
+        "glossary": glossary(site),
+        "bibliography": bibliography_groups(site),
+        "topic_lists": [{"ref": t, "papers": prerequisite_reading_list(site, t)} for t in topics],
+        "family_lists": [{"value": g["value"], "anchor": g["anchor"],
+                          "papers": reading_list(site, _family_order(site, g["records"]))}
+                         for g in grouped("method", "family")],
+        "audience_lists": {ref: reading_list(site, [s["ref"] for s in steps])
+                           for ref, steps in ((f"path:{p['id']}", guide_steps(site, f"path:{p['id']}"))
+                                              for p in site.of_kind("path"))},
+        "key_papers": sorted((k for k in site.papers if (site.get(f"paper:{k}") or {}).get("key")),
+                             key=lambda k: (site.papers[k].year or 0, k)),
+        "tutorials": site.of_kind("tutorial"),
+        "counts": {k: len([r for r in site.records.values() if r["kind"] == k]) for k in KINDS},
+    }
+
+
+def _family_order(site: Site, records: list[dict]) -> list[str]:
+    """Methods of one family, each after the methods of the family it requires."""
+    from .handbook import requires_map
+    from .paths import PrerequisiteCycle, prerequisite_order
+
+    refs = [f"method:{r['id']}" for r in records]
+    inside = set(refs)
+    req = {u: [v for v in vs if v in inside] for u, vs in requires_map(site).items() if u in inside}
+    order: list[str] = []
+    for ref in sorted(refs, key=lambda x: (LEVELS.index(site.get(x).get("level", "intermediate")), x)):
+        try:
+            order += [n for n in prerequisite_order(req, ref, order) if n not in order]
+        except PrerequisiteCycle:
+            order.append(ref)
+    return order
+
+
+def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Progress | None = None,
+                templates: Path = TEMPLATES) -> dict:
+    """Write the handbook of ``site`` into ``out``; return ``{"pages", "files", "seconds", "out"}``.
+
+    ``out`` is emptied of a previous render first (only files this function writes are there after).
+    """
+    if fmt not in FORMATS:
+        raise KBError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
+    started = time.perf_counter()
+    out = Path(out)
+    env, html_env = _environment(templates)
+    for e in (env, html_env):
+        e.filters.update(humanize=_humanize, href=_href)
+        e.globals.update(attrs=_attrs)
+    r = Renderer(site, fmt, env)
+    r.pages = {stem: tpl for stem, tpl in SECTIONS}
+    record_pages: dict[str, tuple[str, str]] = {}
+    for ref, rec in sorted(site.records.items()):
+        stem = r.stem(ref)
+        if stem is None:
+            continue
+        tpl = {"path": "guide.md.j2", "paper": "paper.md.j2"}.get(rec["kind"], "record.md.j2")
+        record_pages[stem] = (ref, tpl)
+        r.pages[stem] = tpl
+    shared = _section_data(site)
+    docs = out / "docs" if fmt == "markdown" else out
+    _clear(out)
+    docs.mkdir(parents=True, exist_ok=True)
+
+    converter = None
+    layout = None
+    if fmt == "html":
+        import markdown
+
+        converter = markdown.Markdown(extensions=["tables", "fenced_code", "toc", "attr_list", "sane_lists"],
+                                      output_format="html")
+        layout = html_env.get_template("_layout.html.j2")
+
+    jobs = [(stem, tpl, None) for stem, tpl in SECTIONS] + [(stem, tpl, ref) for stem, (ref, tpl) in sorted(record_pages.items())]
+    total = len(jobs)
+    written = 0
+    search_docs = []
+    for i, (stem, tpl, ref) in enumerate(jobs):
+        ctx = {**_page_context(r, stem), **shared}
+        if ref:
+            rec = site.records[ref]
+            ctx.update(ref=ref, rec=rec, links=links_of(site, ref),
+                       signature=reference_signature(rec.get("reference")) if rec["kind"] == "method" else None)
+            if rec["kind"] == "path":
+                ctx["steps"] = shared["guides"][ref]
+        text = env.get_template(tpl).render(ctx)
+        title = _title(text)
+        if fmt == "markdown":
+            _write(docs, stem + ".md", text)
+        else:
+            converter.reset()
+            body = converter.convert(text)
+            html = layout.render(content=_markup()(body), title=title, page=stem, root=r.root(stem),
+                                 url=lambda target, anchor=None, _s=stem: r.url(_s, target, anchor),
+                                 has_page=lambda target: r.stem(target) is not None)
+            _write(docs, stem + ".html", html)
+        written += 1
+        if ref and site.records[ref]["kind"] == "tutorial":
+            _write(docs, stem + ".ipynb", json.dumps(notebook(site.records[ref]), indent=1, sort_keys=True,
+                                                     ensure_ascii=False) + "\n")
+        rec = site.records.get(ref) if ref else None
+        search_docs.append({"url": stem + r.ext, "title": title, "kind": rec["kind"] if rec else "page",
+                            "ref": ref or "", "aliases": (rec or {}).get("aliases") or [],
+                            "summary": ((rec or {}).get("summary") or (rec or {}).get("definition") or "")[:300]})
+        if progress:
+            progress("render", i + 1, total)
+
+    if fmt == "markdown":
+        yml = env.get_template("mkdocs.yml.j2").render({**_page_context(r, "mkdocs"), **shared})
+        _write(out, "mkdocs.yml", yml)
+    else:
+        index = json.dumps(search_docs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        _write(docs, "search-index.json", index + "\n")
+        # A script, not only JSON: browsers refuse fetch() of file:// URLs, and the site must work offline.
+        _write(docs, "search-index.js", "window.KB_SEARCH_INDEX = " + index.replace("</", "<\\/") + ";\n")
+        static = safe_child(docs, "static")
+        static.mkdir(exist_ok=True)
+        for src in sorted((templates / "static").iterdir()):
+            if src.is_file():
+                shutil.copyfile(src, safe_child(static, src.name))
+    return {"pages": written, "format": fmt, "out": str(out), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _title(markdown_text: str) -> str:
+    m = re.search(r"(?m)^# (.+?)(?:\s*\{[^}]*\})?\s*$", markdown_text)
+    if not m:
+        return "Handbook"
+    text = re.sub(r"\\(.)", r"\1", m.group(1))
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _write(folder: Path, name: str, text: str) -> None:
+    path = safe_child(folder, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _clear(out: Path) -> None:
+    """Remove a previous render from ``out`` (only what a render writes), keeping anything else."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise KBError(f"{out} exists and is not a folder")
+    for name in ("docs", "static", "mkdocs.yml", "search-index.json", "search-index.js", *KINDS,
+                 *(stem + ext for stem, _ in SECTIONS for ext in (".md", ".html"))):
+        target = safe_child(out, name)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+
+def render_handbook(layout, out: str | Path, fmt: str = "markdown", progress: Progress | None = None) -> dict:
+    """Compile the content under ``layout`` and render it; adds ``"errors"``: the content's error count.
+
+    Content with errors still renders (links to missing records become plain text), so writers can
+    preview their work; ``kb validate`` is what gates.
+    """
+    from .build import compile_content
+    from .handbook import site_from_compiled
+
+    compiled = compile_content(layout)
+    summary = render_site(site_from_compiled(compiled), out, fmt, progress)
+    summary["errors"] = len(compiled.report.errors)
+    return summary
