@@ -37,7 +37,7 @@ def grad_cam(
     """
     module = resolve_module(model, layer)
     with capture_outputs([module]) as store:
-        out = model(inputs)
+        out = model(inputs.detach().clone().requires_grad_(True))  # so a layer right at the input has a graph
     acts = store[0][-1]
     (grads,) = torch.autograd.grad(select_target(out, as_target(target, inputs.shape[0])).sum(), acts)
     weights = grads.mean(dim=(2, 3), keepdim=True)

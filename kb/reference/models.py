@@ -60,6 +60,7 @@ def _fit(model: nn.Module, batches: Callable[[int], tuple[Tensor, Tensor]], n_st
         opt.zero_grad()
         loss.backward()
         opt.step()
+    opt.zero_grad(set_to_none=True)  # hand back a model without stale gradients
     model.eval()
     return float(loss.detach())
 

@@ -76,7 +76,7 @@ def tcav(
     concept_acts = _activations(model, concept_inputs, module)
     random_acts = _activations(model, random_inputs, module)
     with capture_outputs([module]) as store:
-        out = model(inputs)
+        out = model(inputs.detach().clone().requires_grad_(True))  # so a layer right at the input has a graph
     h = store[0][-1]
     (grad,) = torch.autograd.grad(select_target(out, as_target(target, inputs.shape[0])).sum(), h)
     grad = grad.flatten(1)
