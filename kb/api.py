@@ -182,3 +182,50 @@ class KnowledgeBase:
         from .paths import learning_path
 
         return learning_path(self, to, know, audience)
+
+    # -- the handbook, the graph and reading lists (kb.render, kb.export, kb.handbook) ---------------
+    def render(self, out: str | Path, fmt: str = "markdown", progress=None) -> dict:
+        """Render the handbook into ``out`` (``markdown`` for MkDocs, or ``html``); see kb.render.
+
+        Renders from the content itself, so it works while content still has errors (the summary's
+        ``errors`` counts them; links to missing records become plain text).
+        """
+        from .render import render_handbook
+
+        return render_handbook(self.layout, out, fmt, progress)
+
+    def site(self):
+        """The built store as a kb.handbook.Site (records, papers, networkx graph)."""
+        from .handbook import site_from_reader
+
+        return self.cached("site", site_from_reader)
+
+    def graph(self, around: str | None = None, depth: int = 1, fmt: str = "dot") -> str:
+        """The graph, or the neighbourhood of ``around`` within ``depth`` links, as dot|mermaid|graphml|json."""
+        from .export import FORMATS, export
+        from .graph import neighbourhood
+
+        if fmt not in FORMATS:
+            raise KBError(f"unknown graph format {fmt!r}; formats are {', '.join(FORMATS)}")
+        if depth < 0:
+            raise KBError("--depth must be 0 or more")
+        G = self.site().graph
+        if around:
+            G = neighbourhood(G, self.resolve(around), depth)
+        return export(G, fmt)
+
+    def bib(self, refs=()) -> str:
+        """BibTeX of a reading list: each ref's papers in prerequisite order (a path: its steps'; a
+        paper: itself); every paper when ``refs`` is empty."""
+        from .bib import to_bibtex
+        from .handbook import prerequisite_reading_list
+
+        site = self.site()
+        if not refs:
+            keys = sorted(site.papers)
+        else:
+            keys = []
+            for ref in refs:
+                keys += prerequisite_reading_list(site, self.resolve(ref))
+            keys = list(dict.fromkeys(keys))
+        return to_bibtex([site.papers[k] for k in keys])

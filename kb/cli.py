@@ -259,5 +259,103 @@ def serve(kb, host, port, workers):
     uvicorn.run(create_app(str(kb.layout.root)), host=host, port=port, workers=workers, log_level="warning")
 
 
+def _progress_bars(show: bool):
+    """A (phase, done, total) callback drawing one click progress bar per phase on stderr."""
+    bars: dict = {}
+
+    def on_progress(phase, done, total):
+        if not show:
+            return
+        bar = bars.get(phase)
+        if bar is None:
+            bar = bars[phase] = click.progressbar(length=max(total, 1), label=f"{phase:>6}", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    return on_progress
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default="site", show_default=True,
+              help="Folder to write the handbook into (a previous render there is replaced).")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True,
+              help="markdown: pages plus mkdocs.yml for MkDocs; html: a standalone static site with offline search.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--check/--no-check", default=True, show_default=True, help="Check every relative link and #anchor afterwards.")
+@pass_kb
+def render(kb, out, fmt, progress, check):
+    """Render the handbook: index, audience guides, glossary, reading lists, tables and one page per record.
+
+    \b
+    Examples:
+      kb render --out site --format html        # open site/index.html
+      kb render --out book && mkdocs build -f book/mkdocs.yml --strict
+    """
+    show = sys.stderr.isatty() if progress is None else progress
+    summary = kb.render(out, fmt, _progress_bars(show))
+    line = f"rendered {summary['pages']} pages ({fmt}) into {summary['out']} in {summary['seconds']:.1f} s"
+    if summary.get("errors"):
+        line += f"; note: the content has {summary['errors']} error(s) (see `kb validate`)"
+    click.echo(line)
+    if check:
+        from .linkcheck import check_rendered
+
+        problems = check_rendered(out)
+        for p in problems[:50]:
+            click.echo(p.format(), err=True)
+        click.echo(f"link check: {len(problems)} broken link(s)")
+        if problems:
+            sys.exit(1)
+
+
+@cli.command()
+@click.option("--around", default=None, help="Only the neighbourhood of this record (kind:id or a unique id).")
+@click.option("--depth", default=1, show_default=True, type=click.IntRange(0, 20), help="Links away from --around.")
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "graphml", "json"]), default="dot", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
+@pass_kb
+def graph(kb, around, depth, fmt, out):
+    """Export the knowledge graph (or a neighbourhood) as DOT, Mermaid, GraphML or node-link JSON.
+
+    \b
+    Example:
+      kb graph --around method:grad-cam --depth 2 --format mermaid
+      kb graph --format dot | dot -Tsvg > kb.svg
+    """
+    text = kb.graph(around, depth, fmt)
+    _notices(kb)
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("refs", nargs=-1)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
+@pass_kb
+def bib(kb, refs, out):
+    """BibTeX of a reading list: the papers of REFS in prerequisite order (all papers without REFS).
+
+    \b
+    Examples:
+      kb bib path:beginner            # the beginner's reading list
+      kb bib topic:superposition      # a topic's papers, prerequisites first
+      kb bib method:grad-cam sundararajan2017axiomatic
+    """
+    text = kb.bib(refs)
+    _notices(kb)
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
 def main():
     cli(prog_name="kb")
