@@ -1,0 +1,399 @@
+"""kb render: pages for every record, generated guides/glossary/tables, escaping, determinism, MkDocs, links, search."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kb.build import compile_content
+from kb.cli import cli
+from kb.config import Layout
+from kb.handbook import selection_table, site_from_compiled, tool_matrix
+from kb.linkcheck import check_rendered
+from kb.render import md_escape, reference_signature, render_site
+
+HERE = Path(__file__).parent
+REPO = HERE.parent
+MINIMAL = HERE / "fixtures" / "minimal"
+XSS = '<script>alert("owned")</script>'
+
+TUTORIAL = """\
+id: ig-walkthrough
+name: Integrated gradients, step by step
+summary: Attribute a toy CNN's prediction with integrated gradients and check completeness.
+level: beginner
+methods: [integrated-gradients]
+architectures: [cnn]
+demo: cnn-shapes
+steps:
+  - text: |
+      We explain one prediction of a small CNN with [[method:integrated-gradients]] [@sundararajan2017axiomatic].
+  - code: |
+      import torch
+      from kb.reference import integrated_gradients
+      x = torch.zeros(1, 3)
+  - text: The attributions add up to the change in the output.
+expect:
+  - check: "True"
+    says: completeness holds
+"""
+
+RESNET = """\
+id: resnet
+name: Residual network
+summary: A CNN with skip connections.
+level: intermediate
+family: convolutional
+parent: cnn
+considerations: [Skip connections.]
+common_findings: [Blocks refine features.]
+recommended_methods:
+  - method: saliency-maps
+    why: Cheap.
+"""
+
+
+def make_tree(dest: Path) -> Path:
+    """The minimal fixture plus a tutorial, an architecture with a parent, and hostile text in a record."""
+    shutil.copytree(MINIMAL, dest, ignore=shutil.ignore_patterns(".kb"))
+    (dest / "content" / "tutorial").mkdir(exist_ok=True)
+    (dest / "content" / "tutorial" / "ig-walkthrough.yaml").write_text(TUTORIAL)
+    (dest / "content" / "architecture" / "resnet.yaml").write_text(RESNET)
+    tool = dest / "content" / "tool" / "captum.yaml"
+    tool.write_text(tool.read_text().replace("gotchas: [Attributions depend on the baselines you pass.]",
+                                             f"gotchas: ['Attributions depend on baselines {XSS}']")
+                    + f"body: 'Careful with <img src=x onerror=alert(1)> and `x < 0` in code.'\n")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    root = make_tree(tmp_path_factory.mktemp("render") / "kb")
+    assert compile_content(Layout(root)).report.ok
+    return root
+
+
+@pytest.fixture(scope="module")
+def site(tree):
+    return site_from_compiled(compile_content(Layout(tree)))
+
+
+@pytest.fixture(scope="module")
+def rendered(tree, site, tmp_path_factory) -> dict[str, Path]:
+    out = {}
+    for fmt in ("markdown", "html"):
+        folder = tmp_path_factory.mktemp(f"out-{fmt}")
+        render_site(site, folder, fmt)
+        out[fmt] = folder
+    return out
+
+
+def pages(folder: Path, fmt: str) -> Path:
+    return folder / "docs" if fmt == "markdown" else folder
+
+
+# -- every record has a page ------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_every_record_has_a_page(rendered, site, fmt):
+    ext = ".md" if fmt == "markdown" else ".html"
+    base = pages(rendered[fmt], fmt)
+    for ref in site.records:
+        kind, ident = ref.split(":")
+        assert (base / kind / f"{ident}{ext}").is_file(), ref
+    for section in ("index", "glossary", "techniques", "tool-comparison", "bibliography", "reading-lists", "tutorials"):
+        assert (base / f"{section}{ext}").is_file()
+
+
+def test_record_page_shows_fields_links_papers_and_diagram(rendered):
+    text = (rendered["markdown"] / "docs" / "method" / "integrated-gradients.md").read_text()
+    for needed in ("**When to use**", "**Pitfalls**", "**Cost:** Level: medium", "## Papers", "**Links in**",
+                   "[Captum](../tool/captum.md)", "```mermaid", "flowchart LR",
+                   "(../bibliography.md#sundararajan2017axiomatic)", "https://arxiv.org/abs/1703.01365"):
+        assert needed in text, needed
+    # the [[concept:gradient]] link in the body became a link to the page
+    assert "[Gradient](../concept/gradient.md)" in text
+
+
+def test_method_page_shows_reference_signature_read_with_ast(rendered):
+    text = (rendered["markdown"] / "docs" / "method" / "integrated-gradients.md").read_text()
+    assert "def integrated_gradients(model" in text
+    sig = reference_signature("kb.reference.attribution:integrated_gradients")
+    assert sig["signature"].startswith("def integrated_gradients(model") and sig["doc"]
+    assert reference_signature("kb.reference.attribution:no_such_function") is None
+
+
+# -- generated pages -------------------------------------------------------------------------------
+def test_glossary_sorted_a_to_z_with_every_concept(rendered, site):
+    text = (rendered["markdown"] / "docs" / "glossary.md").read_text()
+    terms = re.findall(r"^- \*\*\[?(.+?)(?:\]\(|\*\*)", text, re.M)
+    assert terms == sorted(terms, key=str.casefold)
+    for kind in ("concept", "method", "topic"):
+        for rec in site.of_kind(kind):
+            assert f"[{md_escape(rec['name'])}]({kind}/{rec['id']}.md)" in text
+    assert "A score for each input feature" in text  # a concept's one-line definition
+    assert "- **IG** — see [Integrated Gradients](method/integrated-gradients.md)" in text  # an abbreviation
+
+
+def test_guide_steps_in_prerequisite_order(rendered, site):
+    text = (rendered["markdown"] / "docs" / "path" / "beginner.md").read_text()
+    steps = re.findall(r"^\d+\. \*\*\[.+?\]\(\.\./(\w+)/([\w-]+)\.md\)", text, re.M)
+    order = [f"{k}:{i}" for k, i in steps]
+    assert order == ["concept:gradient", "concept:attribution", "method:saliency-maps"]
+    position = {ref: n for n, ref in enumerate(order)}
+    for u, v, _ in site.edges("requires"):
+        if u in position and v in position:
+            assert position[v] < position[u], (u, v)
+    assert "*(prerequisite)*" in text  # gradient was inserted, the path does not list it
+
+
+def test_selection_table_computed_from_graph(rendered, site):
+    t = selection_table(site)
+    goal, cnn, resnet = "goal:explain-prediction", "architecture:cnn", "architecture:resnet"
+    # the goal's recommended order, and resnet inherits cnn's methods through parent
+    assert t["cells"][goal][cnn] == ["method:integrated-gradients", "method:saliency-maps"]
+    assert t["cells"][goal][resnet] == ["method:integrated-gradients", "method:saliency-maps"]
+    text = (rendered["markdown"] / "docs" / "techniques.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| [Explain a single prediction]"))
+    assert row.count("[Integrated Gradients](method/integrated-gradients.md)") == 2
+
+
+def test_tool_matrix_computed_from_graph(rendered, site):
+    t = tool_matrix(site)
+    assert t["tools"] == ["tool:captum"]
+    assert t["cells"]["method:integrated-gradients"]["tool:captum"] == ["captum.attr.IntegratedGradients"]
+    assert "method:saliency-maps" not in t["cells"]
+    text = (rendered["markdown"] / "docs" / "tool-comparison.md").read_text()
+    assert "| [Integrated Gradients](method/integrated-gradients.md) | `captum.attr.IntegratedGradients` |" in text
+
+
+def test_reading_lists_and_bibliography(rendered):
+    docs = rendered["markdown"] / "docs"
+    bib = (docs / "bibliography.md").read_text()
+    assert bib.count("{#sundararajan2017axiomatic}") == 1 and bib.count("{#simonyan2014deep}") == 1
+    assert "## Attribution {#papers-method-attribution}" in bib
+    lists = (docs / "reading-lists.md").read_text()
+    assert "(paper/simonyan2014deep.md)" in lists
+
+
+def test_index_has_the_seed_structure(rendered):
+    text = (rendered["markdown"] / "docs" / "index.md").read_text()
+    for heading in ("## Choose your path", "## What's inside", "### [1. Foundations]", "### [2. Methods]",
+                    "### [3. Architectures]", "### [4. Tools & libraries]", "### [5. Case studies]",
+                    "### [6. Tutorials]", "### [7. Advanced topics]", "### References", "## Quick navigation",
+                    "### By goal", "### By architecture", "### By experience level"):
+        assert heading in text, heading
+    assert "[Beginner's guide](path/beginner.md)" in text
+    assert "*The practitioner guide is not written yet.*" in text
+
+
+def test_tutorial_page_and_notebook(rendered):
+    page = (rendered["markdown"] / "docs" / "tutorial" / "ig-walkthrough.md").read_text()
+    assert "from kb.reference import integrated_gradients" in page and "(ig-walkthrough.ipynb)" in page
+    nb = json.loads((rendered["markdown"] / "docs" / "tutorial" / "ig-walkthrough.ipynb").read_text())
+    assert nb["nbformat"] == 4 and [c["cell_type"] for c in nb["cells"]] == ["markdown", "markdown", "code", "markdown", "code"]
+    assert (rendered["html"] / "tutorial" / "ig-walkthrough.ipynb").is_file()
+    nbformat = pytest.importorskip("nbformat")
+    nbformat.validate(nbformat.reads(json.dumps(nb), as_version=4))
+
+
+def test_no_tutorials_renders_an_empty_section(tmp_path):
+    root = tmp_path / "kb"
+    shutil.copytree(MINIMAL, root)
+    out = tmp_path / "out"
+    render_site(site_from_compiled(compile_content(Layout(root))), out, "markdown")
+    assert "*Nothing here yet.*" in (out / "docs" / "tutorials.md").read_text()
+    assert check_rendered(out) == []
+
+
+# -- safety and determinism ---------------------------------------------------------------------------
+def test_record_text_is_escaped_in_html(rendered):
+    html = (rendered["html"] / "tool" / "captum.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<code>x &lt; 0</code>" in html  # code keeps its text
+    assert "<script>alert" not in (rendered["html"] / "search-index.js").read_text()
+    assert "<script>alert" not in (rendered["markdown"] / "docs" / "tool" / "captum.md").read_text()
+
+
+def test_rendering_is_deterministic(site, tmp_path):
+    for fmt in ("markdown", "html"):
+        a, b = tmp_path / f"{fmt}-a", tmp_path / f"{fmt}-b"
+        render_site(site, a, fmt)
+        render_site(site, b, fmt)
+        files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+        assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+        for rel in files_a:
+            assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_rerender_replaces_the_previous_output(site, tmp_path):
+    out = tmp_path / "out"
+    render_site(site, out, "html")
+    (out / "method" / "stale.html").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    render_site(site, out, "html")
+    assert not (out / "method" / "stale.html").exists() and (out / "notes.txt").read_text() == "mine"
+
+
+def test_mkdocs_build_strict_passes(rendered, tmp_path):
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    if not mkdocs.exists():
+        pytest.skip("mkdocs is not installed (pip install -e '.[test]')")
+    proc = subprocess.run([str(mkdocs), "build", "--strict", "-q", "-f", str(rendered["markdown"] / "mkdocs.yml"),
+                           "-d", str(tmp_path / "site")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "site" / "method" / "integrated-gradients.html").is_file()
+
+
+# -- link check ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_rendered_fixture_has_no_broken_links(rendered, fmt):
+    assert check_rendered(rendered[fmt]) == []
+
+
+def test_linkcheck_catches_planted_broken_links(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.md").write_text("# Title\n\n## Part {#part}\n\nsee [b](sub/b.md#known)\n\n"
+                                   "and [gone](missing.md)\n\n```\n[in code](nowhere.md)\n```\n"
+                                   "and [bad anchor](sub/b.md#unknown) and [self](#part) and [x](https://e.org/#nope)\n")
+    (tmp_path / "sub" / "b.md").write_text("# B\n\n## Known heading {#known}\n\n[back](../a.md#part) [up](../a.md#title)\n")
+    (tmp_path / "c.html").write_text('<html><body>\n<h1 id="top">C</h1>\n<a href="a.md#part">ok</a>\n'
+                                     '<a href="#top">ok</a>\n<a href="c.html#missing">broken</a>\n'
+                                     '<script src="static/none.js"></script>\n</body></html>\n')
+    found = sorted((Path(p.file).name, p.line, p.code) for p in check_rendered(tmp_path))
+    assert found == [("a.md", 7, "broken-link"), ("a.md", 12, "broken-link"),
+                     ("c.html", 5, "broken-link"), ("c.html", 6, "broken-link")]
+
+
+def test_validate_rendered_reports_file_and_line(rendered, tree, tmp_path, runner):
+    out = tmp_path / "copy"
+    shutil.copytree(rendered["markdown"], out)
+    glossary = out / "docs" / "glossary.md"
+    lines = glossary.read_text().splitlines()
+    lines.insert(3, "[planted](method/nope.md) and [anchor](index.md#no-such-anchor)")
+    glossary.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(cli, ["--root", str(tree), "validate", "--rendered", str(out), "--format", "json"])
+    assert result.exit_code == 1
+    errors = [e for e in json.loads(result.output)["errors"] if e["code"] == "broken-link"]
+    assert [(Path(e["file"]).name, e["line"]) for e in errors] == [("glossary.md", 4), ("glossary.md", 4)]
+    assert "nope.md" in errors[0]["message"] and "#no-such-anchor" in errors[1]["message"]
+
+
+def test_real_content_renders_without_broken_links(tmp_path):
+    report = compile_content(Layout(REPO)).report
+    if not report.ok:
+        pytest.skip(f"the real content does not validate yet ({len(report.errors)} errors; run `kb validate`)")
+    site = site_from_compiled(compile_content(Layout(REPO)))
+    for fmt in ("markdown", "html"):
+        summary = render_site(site, tmp_path / fmt, fmt)
+        assert summary["pages"] > 100
+        assert check_rendered(tmp_path / fmt) == []
+
+
+# -- the command line --------------------------------------------------------------------------------
+def test_cli_render_reports_pages_and_link_check(tree, tmp_path, runner):
+    out = tmp_path / "site"
+    result = runner.invoke(cli, ["--root", str(tree), "render", "--out", str(out), "--format", "html", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"rendered \d+ pages \(html\)", result.output) and "link check: 0 broken link(s)" in result.output
+    assert (out / "index.html").is_file() and (out / "static" / "search.js").is_file()
+
+
+def test_render_imports_neither_torch_nor_kb_reference(tree, tmp_path):
+    env = {**os.environ, "KB_ROOT": str(tree)}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "kb", "render", "--out", str(tmp_path / "o"),
+                           "--format", "html"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    mods = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert not {m for m in mods if m.split(".")[0] == "torch" or m.startswith("kb.reference")}
+
+
+# -- the HTML site's search, in a real browser ------------------------------------------------------------
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str | None:
+    return next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome")) if p), None)
+
+
+class DevTools:
+    """The smallest Chrome DevTools Protocol client: send a command, wait for its answer."""
+
+    def __init__(self, ws_url: str):
+        import websocket
+
+        self.ws = websocket.create_connection(ws_url, timeout=20, suppress_origin=True)
+        self.next_id = 0
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(msg["error"])
+                return msg["result"]
+
+    def js(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.js(expression)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+
+def test_html_search_box_finds_and_follows_a_record(rendered, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package)")
+    pytest.importorskip("websocket", reason="websocket-client is a test dependency (pip install -e '.[test]')")
+    import urllib.request
+
+    index = (rendered["html"] / "index.html").resolve()
+    profile = tmp_path / "profile"
+    proc = subprocess.Popen([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+                             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < deadline, "chromium did not start"
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        page = next(t for t in targets if t["type"] == "page")
+        tools = DevTools(page["webSocketDebuggerUrl"])
+        tools.call("Page.enable")
+        tools.call("Page.navigate", url=index.as_uri())
+        tools.wait_for("document.readyState === 'complete' && !!document.getElementById('search-input')")
+        # type into the search box as a user would: focus it and insert text (fires input events)
+        tools.js("document.getElementById('search-input').focus()")
+        tools.call("Input.insertText", text="integrated grad")
+        first = tools.wait_for("(document.querySelector('#search-results a') || {}).href")
+        assert first.endswith("/method/integrated-gradients.html")
+        assert tools.js("document.getElementById('search-results').hidden") is False
+        tools.js("document.querySelector('#search-results a').click()")
+        tools.wait_for("location.href.endsWith('/method/integrated-gradients.html') && document.readyState === 'complete'")
+        assert tools.js("document.querySelector('h1').textContent") == "Integrated Gradients"
+        tools.ws.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
