@@ -148,8 +148,8 @@ def _image_attribution(method: str, out_dir, cache) -> dict:
     reading = f"""Top row: one test image per class; bottom row: the {label} map for the true class
     (red positive, blue negative). {share:.0%} of the attribution mass falls on the shape's pixels,
     which cover {area:.0%} of the image, so the method {'concentrates on' if share > 2 * area else 'only weakly favours'}
-    the object rather than the noisy background. Bars and squares differ in their ends and
-    corners; attributions gathered there show what the network uses to tell them apart."""
+    the object rather than the noisy background. Where inside the shape the attribution sits (ends,
+    edges, corners) suggests which structure separates the classes; check it with a perturbation test."""
     return _result(fig, out_dir, method, reading, {"mass_on_shape": share, "shape_area": area})
 
 
@@ -173,9 +173,10 @@ def _run_actmax(out_dir, cache):
         ax.axis("off")
     reading = f"""Each panel is an input optimised from noise to maximise one class logit, regularised by an
     L2 penalty, random jitter and periodic blur. The network assigns them probabilities
-    {', '.join(f'{p:.2f}' for p in probs.tolist())}; elongated horizontal or vertical strokes for the bar
-    classes and blob-like patterns for the square show what each class detector responds to. Without
-    the regularisers the same optimisation produces high-frequency patterns."""
+    {', '.join(f'{p:.2f}' for p in probs.tolist())}. A confident class does not make the image a prototype:
+    compare each panel with the class's defining structure (a horizontal stroke, a vertical stroke, a compact
+    block). Without the regularisers the same optimisation tends to produce high-frequency patterns that
+    fool the classifier just as well."""
     return _result(fig, out_dir, "activation-maximization", reading,
                    {f"p_{c}": float(p) for c, p in enumerate(probs)})
 
@@ -194,8 +195,9 @@ def _run_deepdream(out_dir, cache):
         axes[0, k].axis("off"), axes[1, k].axis("off")
     ratio = float(after / before)
     reading = f"""Top: inputs; bottom: after DeepDream on the last convolutional layer (two octaves).
-    The layer's mean squared activation grew {ratio:.1f}-fold: the ascent paints in the edge and
-    bar fragments those channels detect, exaggerating structure that was already there."""
+    The layer's mean squared activation grew {ratio:.1f}-fold: the ascent adds whatever patterns those
+    channels respond to, starting from what the image already contains, so the changes show what the layer
+    detects rather than what the class needs."""
     return _result(fig, out_dir, "deepdream", reading, {"activation_gain": ratio})
 
 
@@ -295,8 +297,9 @@ def _embedding_runner(method: str, fn: Callable, title: str):
         _scatter(ax, z, labels, f"{title}: last hidden layer of the MLP")
         reading = f"""{title} of 300 test examples' last-hidden-layer activations, coloured by class.
         {agreement:.0%} of each point's 5 nearest neighbours in the 2-D map share its class: the layer
-        separates the three classes {'cleanly' if agreement > 0.85 else 'partially'}. Distances between clusters
-        in a nonlinear embedding are not meaningful; compare within-cluster structure only."""
+        separates the three classes {'cleanly' if agreement > 0.85 else 'partially'}.
+        {'PCA is linear, so distances and directions in the plot are those of the top-variance subspace.'
+         if method == 'pca' else 'Distances between clusters in a nonlinear embedding are not meaningful; read neighbourhoods only.'}"""
         return _result(fig, out_dir, method, reading, {"knn_class_agreement": agreement})
     return run
 
@@ -320,10 +323,13 @@ def _similarity_runner(method: str, fn: Callable, title: str):
         ax.set_xlabel("MLP, seed 1"), ax.set_ylabel("MLP, seed 0"), fig.colorbar(im)
         diag = float(grid.diagonal()[1:].mean())
         off = float((grid.sum() - grid.diagonal().sum()) / 6)
+        verdict = ("networks that learn the same task converge to similar representations layer by layer, "
+                   "even though their individual units differ" if diag - off > 0.1 else
+                   "the measure barely tells corresponding layers from the others here; an index invariant to "
+                   "every invertible linear map rates most layer pairs of small networks as alike")
         reading = f"""{title} between the layers of two MLPs trained from different seeds on the same task.
         Corresponding hidden layers score {diag:.2f} on average against {off:.2f} for non-corresponding
-        pairs: networks that learn the same task converge to similar representations layer by layer,
-        even though their individual units differ."""
+        pairs: {verdict}."""
         return _result(fig, out_dir, method, reading, {"matching_layers": diag, "other_pairs": off})
     return run
 
@@ -367,7 +373,7 @@ def _run_fixed_points(out_dir, cache):
     ||F(h) - h||^2 from 256 visited states and shown in the top three principal components of the hidden
     states (grey). {n_stable} points are stable (all Jacobian eigenvalues inside the unit circle), one per
     corner of the 3-bit cube, the memories of the flip-flop; the {len(fps) - n_stable} unstable points are
-    saddles between them whose unstable directions route a pulse from one memory to the next."""
+    saddles between them (at least one eigenvalue outside the unit circle), the passes between memories."""
     return _result(fig, out_dir, "fixed-point-analysis", reading,
                    {"n_fixed_points": len(fps), "n_stable": n_stable})
 
@@ -385,11 +391,12 @@ def _run_trajectories(out_dir, cache):
     axes[1].scatter(pulses.nonzero()[:, 0] - 1, torch.zeros(int(pulses.sum())), color="r", s=10, label="input pulse")
     axes[1].legend(fontsize=7)
     fast = float(traj.step_lengths[0][pulses[1:]].mean()) if pulses[1:].any() else 0.0
-    slow = float(traj.step_lengths[0][~pulses[1:]].mean())
+    slow = float(traj.step_lengths[0][~pulses[1:]].median())
     reading = f"""Left: four trials' hidden-state trajectories projected on the first two principal components
     ({float(traj.explained_variance_ratio.sum()):.0%} of the variance). Right: the speed of trial 1. The
-    state moves fast right after an input pulse (mean step {fast:.3f}) and almost not at all in between
-    ({slow:.3f}): the network jumps between slow regions, the attractors that store the bits."""
+    state moves fast right after an input pulse (mean step {fast:.2f}) and {fast / max(slow, 1e-9):.0f} times
+    more slowly in between (median step {slow:.3f}): the network jumps between slow regions, the
+    attractors that store the bits, and rests there until the next pulse."""
     return _result(fig, out_dir, "trajectory-analysis", reading, {"speed_after_pulse": fast, "speed_between": slow})
 
 
@@ -425,9 +432,11 @@ def _run_manifold(out_dir, cache):
     ax.plot(range(1, len(geo.explained_variance_ratio) + 1), geo.explained_variance_ratio.cumsum(0), marker="o")
     ax.set_xlabel("principal components"), ax.set_ylabel("cumulative variance")
     reading = f"""The GRU's {states.shape[1]}-dimensional hidden states use few dimensions: the participation
-    ratio is {geo.participation_ratio:.1f}, {geo.n_components_90} components explain 90% of the variance,
-    and the TwoNN intrinsic dimension is {geo.intrinsic_dimension:.1f}. Three bits need a 3-D cube of
-    memories; the states sit near its corners and on the transitions between them."""
+    ratio is {geo.participation_ratio:.1f} and {geo.n_components_90} principal components explain 90% of the
+    variance, about the three dimensions a cube of 3-bit memories needs. Locally the data are even simpler:
+    the TwoNN intrinsic dimension is {geo.intrinsic_dimension:.1f}, because the states cluster at the memories
+    and move along one-dimensional paths between them. Linear and intrinsic dimension answer different
+    questions; report both."""
     return _result(fig, out_dir, "manifold-geometry", reading,
                    {"participation_ratio": geo.participation_ratio, "two_nn_dimension": geo.intrinsic_dimension})
 
@@ -504,11 +513,13 @@ def _run_patching(out_dir, cache):
     fig, ax = plt.subplots(figsize=(7, 2.5))
     im = ax.imshow(grid, aspect="auto", cmap="viridis")
     ax.set_yticks(range(3), layers), ax.set_xlabel("position patched"), fig.colorbar(im)
+    best = divmod(int(grid.argmax()), grid.shape[1])
     reading = f"""The first copy of the sequence is replaced by other tokens (log-prob of the correct second-copy
     tokens falls from {clean:.2f} to {corrupt:.2f}); each cell restores one layer's residual stream at one
-    position from the clean run. Patching a single first-copy position restores about one predicted token
-    (small gains); patching a layer everywhere restores the clean output exactly (see the test). Early
-    positions matter at the embedding and layer 1, where a previous-token head moves them forward."""
+    position from the clean run. The largest single-cell recovery, to {float(grid.max()):.2f}, is at
+    {layers[best[0]]}, position {best[1]}. One position carries only the information for the one prediction
+    that copies from it, so single cells recover little; patching a layer at every position restores the
+    clean output exactly."""
     return _result(fig, out_dir, "activation-patching", reading, {"clean": clean, "corrupted": corrupt,
                                                                    "best_cell": float(grid.max())})
 
@@ -550,16 +561,23 @@ def _run_tracing(out_dir, cache):
 
     layers = ["embed", "blocks.0", "blocks.1"]
     grid = patching.causal_tracing(demo.model, tok, "embed", layers, prob, subject=slice(0, half))
+    with torch.no_grad():
+        clean_p = float(prob(demo.model(tok)))
+    corrupt_p = float(patching.causal_tracing(demo.model, tok, "embed", ["embed"], prob, positions=[2 * half - 1],
+                                              subject=slice(0, half))[0, 0])  # last position is never corrupted
     fig, ax = plt.subplots(figsize=(7, 2.5))
     im = ax.imshow(grid, aspect="auto", cmap="magma")
     ax.set_yticks(range(3), layers), ax.set_xlabel("position restored"), fig.colorbar(im)
     best = divmod(int(grid.argmax()), grid.shape[1])
-    reading = f"""Noise is added to the embeddings of the first copy; each cell restores the clean hidden state
-    of one layer at one position and reports the mean probability of the correct second-copy tokens
-    (max {float(grid.max()):.2f} at {layers[best[0]]}, position {best[1]}). Restoring a late position of the
-    last layer recovers much of the output because every later prediction reads it; restoring one early
-    position helps only the prediction that copies from it."""
-    return _result(fig, out_dir, "causal-tracing", reading, {"max_restored": float(grid.max())})
+    reading = f"""Noise is added to the embeddings of the first copy, which drops the mean probability of the
+    correct second-copy tokens from {clean_p:.2f} to {corrupt_p:.2f}; each cell restores the clean hidden state
+    of one layer at one position. The best single restoration reaches {float(grid.max()):.2f} at
+    {layers[best[0]]}, position {best[1]}{' (a second-copy position: the restored state carries its own prediction)' if best[1] >= half else ''}.
+    A restored first-copy position helps only the one prediction that copies from it, so in a copying task no
+    single state carries the whole answer; in factual recall the same sweep singles out the subject's last
+    token in middle layers [@meng2022locating]."""
+    return _result(fig, out_dir, "causal-tracing", reading,
+                   {"clean": clean_p, "corrupted": corrupt_p, "max_restored": float(grid.max())})
 
 
 @_runner("ablation", "induction-transformer", "mean-ablating each head")
@@ -587,12 +605,13 @@ def _run_circuit(out_dir, cache):
     ax.bar([f"L{l + 1}H{h}" for l, h in HEADS], result.effects)
     ax.axhline(0.1, color="k", ls="--")
     ax.set_ylabel("normalised patching effect")
-    names = [f"{c[0].split('.')[1]}:{c[1][2]}" for c in result.circuit]
+    names = [f"L{int(c[0].split('.')[1]) + 1}H{c[1][2]}" for c in result.circuit]
     reading = f"""Each head's clean output is patched into the corrupted run (first copy replaced); effects are
-    normalised so 1 restores clean performance. Heads above 0.1 form the circuit ({len(names)} of 4).
-    Mean-ablating everything outside it keeps {result.faithfulness:.2f} of the clean performance
-    (faithfulness), while ablating the circuit leaves {result.ablated:.2f}: the found subgraph is
-    sufficient and necessary for in-context copying in this model."""
+    normalised so 1 restores clean performance. Heads above 0.1 form the circuit ({len(names)} of 4:
+    {', '.join(names) or 'none'}). Mean-ablating everything outside it keeps {result.faithfulness:.2f} of the
+    clean performance (faithfulness), while ablating the circuit leaves {result.ablated:.2f}:
+    {'the subgraph is sufficient and necessary for in-context copying in this model'
+     if result.faithfulness > 0.8 and result.ablated < 0.5 else 'the subgraph explains the behaviour only in part'}."""
     return _result(fig, out_dir, "circuit-analysis", reading,
                    {"faithfulness": result.faithfulness, "ablated": result.ablated, "circuit_size": len(names)})
 
@@ -676,9 +695,12 @@ def _run_tcav(out_dir, cache):
         scores.append(_tcav(m, m[4], concept, random, xs, c).score)
     fig, ax = plt.subplots(figsize=(4.5, 3))
     ax.bar(models.SHAPE_CLASSES, scores), ax.set_ylim(0, 1), ax.set_ylabel("TCAV score")
+    rise = [n for n, v in zip(models.SHAPE_CLASSES, scores) if v > 0.5] or ["none"]
+    fall = [n for n, v in zip(models.SHAPE_CLASSES, scores) if v <= 0.5] or ["none"]
     reading = f"""A concept activation vector separates the last conv layer's response to full-width horizontal
     stripes from its response to noise; the TCAV score is the share of a class's images whose logit rises
-    along it. Scores: {', '.join(f'{n} {s:.2f}' for n, s in zip(models.SHAPE_CLASSES, scores))}. The
-    horizontal-bar class is the one most sensitive to the stripe concept; test a score against CAVs from
-    random concept sets before trusting it."""
+    along it. Scores: {', '.join(f'{n} {v:.2f}' for n, v in zip(models.SHAPE_CLASSES, scores))}. The logits of
+    {', '.join(rise)} rise along the concept and those of {', '.join(fall)} fall. When several classes score near
+    1, the CAV captures something they share (elongated strokes) more than the concept's name (horizontal);
+    compare with CAVs trained on random image sets before reading a score as evidence."""
     return _result(fig, out_dir, "tcav", reading, {f"score_{c}": s for c, s in zip(("hbar", "vbar", "square"), scores)})

@@ -27,24 +27,30 @@ def demo_cache() -> dict:
     return {}
 
 
+def _cached(cache: dict, name: str, train) -> models.Demo:
+    if name not in cache:  # not dict.setdefault: that would train again every time
+        cache[name] = train()
+    return cache[name]
+
+
 @pytest.fixture(scope="session")
 def tabular(demo_cache) -> models.Demo:
-    return demo_cache.setdefault("tabular-mlp", models.train_tabular_mlp())
+    return _cached(demo_cache, "tabular-mlp", models.train_tabular_mlp)
 
 
 @pytest.fixture(scope="session")
 def shapes(demo_cache) -> models.Demo:
-    return demo_cache.setdefault("shapes-cnn", models.train_shapes_cnn())
+    return _cached(demo_cache, "shapes-cnn", models.train_shapes_cnn)
 
 
 @pytest.fixture(scope="session")
 def flipflop(demo_cache) -> models.Demo:
-    return demo_cache.setdefault("flipflop-gru", models.train_flipflop_gru())
+    return _cached(demo_cache, "flipflop-gru", models.train_flipflop_gru)
 
 
 @pytest.fixture(scope="session")
 def induction(demo_cache) -> models.Demo:
-    return demo_cache.setdefault("induction-transformer", models.train_induction_transformer())
+    return _cached(demo_cache, "induction-transformer", models.train_induction_transformer)
 
 
 @pytest.fixture(params=[0, 1], ids=["seed0", "seed1"])
