@@ -156,6 +156,16 @@ def integrated_gradients(
     -------
     Tensor shaped like ``inputs``.
 
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    >>> x = torch.tensor([[0.5, -1.0, 2.0]])
+    >>> attr = integrated_gradients(model, x, target=1, n_steps=64)
+    >>> gap = model(x)[0, 1] - model(torch.zeros_like(x))[0, 1]
+    >>> bool(torch.isclose(attr.sum(), gap, atol=1e-4))  # completeness
+    True
+
     References
     ----------
     [@sundararajan2017axiomatic]

@@ -40,6 +40,15 @@ def activation_patching(
     or ``(slice(None), slice(None), head)`` for one head. Patching everything restores the clean
     output exactly.
 
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    >>> clean, corrupted = torch.ones(1, 2), torch.zeros(1, 2)
+    >>> patched = activation_patching(model, clean, corrupted, "1", metric=lambda out: out.sum())
+    >>> bool(torch.isclose(torch.tensor(patched), model(clean).sum()))
+    True
+
     References
     ----------
     [@vig2020investigating]; [@meng2022locating]

@@ -64,6 +64,17 @@ def kernel_shap(
     -------
     Tensor shaped like ``inputs`` (a group's value is written to each of its elements).
 
+    Examples
+    --------
+    The game ``f(x) = x0 * x1 + x2`` at ``x = 1`` against a zero baseline splits the interaction:
+
+    >>> import torch
+    >>> class Game(torch.nn.Module):
+    ...     def forward(self, x):
+    ...         return (x[:, 0] * x[:, 1] + x[:, 2]).unsqueeze(1)
+    >>> kernel_shap(Game(), torch.ones(1, 3), 0, baselines=0.0, n_samples=8)
+    tensor([[0.5000, 0.5000, 1.0000]])
+
     References
     ----------
     [@lundberg2017unified]

@@ -19,6 +19,14 @@ def linear_cka(X: Tensor, Y: Tensor) -> float:
     ``CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)`` on column-centred ``X, Y``; invariant to
     orthogonal transforms and isotropic scaling, 1 for identical representations.
 
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.randn(100, 8, generator=torch.Generator().manual_seed(0))
+    >>> q, _ = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(1)))
+    >>> round(linear_cka(x, 3.0 * x @ q), 6)
+    1.0
+
     References
     ----------
     [@kornblith2019similarity]
