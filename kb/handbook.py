@@ -319,7 +319,7 @@ def bibliography_groups(site: Site) -> list[dict]:
 
     out = []
     for (kind, value), keys in sorted(groups.items(), key=lambda kv: (rank.get(kv[0][0], 99), kv[0][1])):
-        anchor = "-".join(x for x in ("papers", kind.replace("_", "-"), value.replace(":", "-")) if x)
+        anchor = "-".join(x for x in ("papers", kind.replace("_", "-"), value.split(":")[-1]) if x)
         out.append({"kind": kind, "value": value, "anchor": anchor, "papers": sorted(keys, key=paper_order)})
     return out
 

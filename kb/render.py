@@ -89,6 +89,11 @@ def _fence(code: str, lang: str = "") -> str:
     return f"{ticks}{lang}\n{code.rstrip()}\n{ticks}"
 
 
+@lru_cache(maxsize=None)
+def _relative(here: str, target: str) -> str:
+    return posixpath.relpath(target, here)
+
+
 # -- the rendering context -----------------------------------------------------------------------
 @dataclass
 class Renderer:
@@ -116,9 +121,7 @@ class Renderer:
         stem = self.stem(target)
         if stem is None:
             return None
-        here = posixpath.dirname(page)
-        rel = posixpath.relpath(stem + self.ext, here or ".")
-        return rel + (f"#{anchor}" if anchor else "")
+        return _relative(posixpath.dirname(page) or ".", stem + self.ext) + (f"#{anchor}" if anchor else "")
 
     def root(self, page: str) -> str:
         depth = page.count("/")
@@ -281,9 +284,11 @@ def _environment(templates: Path):
     # Markup (helpers' output, macros) passes untouched.
     env = Environment(loader=FileSystemLoader(str(templates)), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2", "md.j2", "yml.j2"], default=False),
-                      finalize=_finalize, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                      finalize=_finalize, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                      auto_reload=False)
     html_env = Environment(loader=FileSystemLoader(str(templates)), undefined=StrictUndefined,
-                           autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                           autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                           auto_reload=False)
     return env, html_env
 
 
@@ -299,6 +304,17 @@ def _attrs(anchor: str):
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", anchor):
         raise KBError(f"{anchor!r} cannot be an anchor")
     return _markup()("{#" + anchor + "}")
+
+
+def _short_name(site: Site, ref: str) -> str:
+    """A record's name, or its shortest alias when the name is long (table headers: "CNN", "GRU")."""
+    rec = site.get(ref) or {}
+    name = site.name(ref)
+    m = re.search(r"\(([^()]{1,12})\)$", name)
+    if m:
+        return m.group(1)
+    short = sorted((a for a in rec.get("aliases") or [] if len(a) <= 12), key=lambda a: (len(a), a))
+    return short[0] if short and len(name) > 16 else name
 
 
 def _humanize(text) -> str:
@@ -324,6 +340,7 @@ def _page_context(r: Renderer, page: str) -> dict:
         "paper": site.papers.get,
         "diagram": r.diagram,
         "has_page": lambda target: r.stem(target) is not None,
+        "short_name": lambda ref: _short_name(site, ref),
         "notebook_url": lambda ident: posixpath.relpath(f"tutorial/{ident}.ipynb", posixpath.dirname(page) or "."),
         "resolved": lambda values, fixed=None: [x for x in (site.resolve(v, fixed) for v in values or []) if x],
         "bibtex": lambda key: to_bibtex([site.papers[key]]),
