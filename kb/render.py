@@ -428,6 +428,7 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
     docs = out / "docs" if fmt == "markdown" else out
     _clear(out)
     docs.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("kb render output; `kb render` may replace everything it wrote here\n")
 
     converter = None
     layout = None
@@ -502,12 +503,20 @@ def _write(folder: Path, name: str, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+MARKER = ".kb-render"  # written into every output folder; a folder without it is never emptied
+
+
 def _clear(out: Path) -> None:
-    """Remove a previous render from ``out`` (only what a render writes), keeping anything else."""
+    """Remove a previous render from ``out`` (only what a render writes), keeping anything else.
+
+    Refuses a non-empty folder that no render wrote, so ``--out`` cannot wipe someone's docs/.
+    """
     if not out.exists():
         return
     if not out.is_dir():
         raise KBError(f"{out} exists and is not a folder")
+    if not (out / MARKER).is_file() and any(out.iterdir()):
+        raise KBError(f"{out} is not empty and holds no earlier render; choose a new or empty --out folder")
     for name in ("docs", "static", "mkdocs.yml", "search-index.json", "search-index.js", *KINDS,
                  *(stem + ext for stem, _ in SECTIONS for ext in (".md", ".html"))):
         target = safe_child(out, name)

@@ -242,6 +242,16 @@ def test_rerender_replaces_the_previous_output(site, tmp_path):
     assert not (out / "method" / "stale.html").exists() and (out / "notes.txt").read_text() == "mine"
 
 
+def test_render_refuses_a_folder_it_did_not_write(site, tmp_path):
+    from kb.errors import KBError
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "precious.md").write_text("keep me")
+    with pytest.raises(KBError, match="not empty"):
+        render_site(site, tmp_path, "markdown")
+    assert (tmp_path / "docs" / "precious.md").read_text() == "keep me"
+
+
 def test_mkdocs_build_strict_passes(rendered, tmp_path):
     mkdocs = Path(sys.executable).parent / "mkdocs"
     if not mkdocs.exists():
