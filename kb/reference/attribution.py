@@ -210,7 +210,7 @@ def occlusion(
     window: int | tuple[int, ...],
     stride: int | tuple[int, ...],
     baseline: float | Tensor = 0.0,
-    batch_size: int | None = 256,
+    batch_size: int | None = 1024,
 ) -> Tensor:
     """Occlusion: slide a patch of ``baseline`` over the input and record the target's drop.
 
