@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .text import STOPWORDS, correct, deletes, stem, terms, tokens
+from .text import STOPWORDS, correct, deletes, stem, terms, tokens  # noqa: F401
 
 __all__ = ["Plan", "plan_query", "rank_methods", "answer", "FACETS"]
 
@@ -19,6 +19,7 @@ ACCESS_ORDER = {"black-box": 0, "activations": 1, "gradients": 2, "weights": 3}
 # Score weights. Goal fit dominates (what the user wants to do), then what the text names, then
 # how well the method suits the model and data. Kept here, in one place, with the reasons text.
 W_GOAL, W_TEXT, W_MENTION, W_ARCH, W_MODALITY, W_SCOPE, W_BUDGET = 3.0, 1.5, 2.5, 1.0, 1.0, 0.4, 0.5
+GOAL_PRIOR = 0.15  # how much a commonly served goal is preferred when the wording is ambiguous
 HARD_PENALTY = 10.0  # below every method that respects a hard constraint
 
 
@@ -108,19 +109,27 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     """Read the facets of ``question``; ``given`` facets (from the user's flags) override detection."""
     cache = {} if cache is None else cache
     plan = Plan(question)
-    toks, plan.corrected = _correct_tokens(tokens(question.replace("'s", "")), model, cache)
-    plan.terms = [stem(t) for t in toks if t not in STOPWORDS]
+    original = tokens(question.replace("'s", ""))
+    toks, plan.corrected = _correct_tokens(original, model, cache)
+    plan.terms = terms(" ".join(toks))
     archs = model["architectures"]
-    for kind, ident, phrase, _ in _find_phrases(toks, model["phrases"]):
+    facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
+    for kind, ident, phrase, start in _find_phrases(toks, model["phrases"]):
         if kind == "method":
-            plan.mentioned.setdefault(ident, phrase)
-        elif kind == "architecture":
+            # a method named only after spelling correction is too weak a signal to put it first
+            if toks[start:start + len(phrase.split())] == original[start:start + len(phrase.split())]:
+                plan.mentioned.setdefault(ident, phrase)
+            continue
+        implied = model["implies"].get(ident, {}) if kind == "concept" else {}
+        if kind == "architecture" or "modality" in implied:
+            facet_words.update(range(start, start + len(phrase.split())))
+        if kind == "architecture":
             current = plan.facets.get("architecture")
             # the more specific architecture wins (resnet over cnn): a child names its parent
             if current is None or archs.get(ident, {}).get("parent") == current:
                 plan.facets["architecture"], plan.source["architecture"] = ident, f"the words '{phrase}'"
         else:
-            for facet, value in model["implies"].get(ident, {}).items():
+            for facet, value in implied.items():
                 if facet not in plan.facets:
                     plan.facets[facet], plan.source[facet] = value, f"the words '{phrase}'"
     if "architecture" not in plan.facets:
@@ -133,9 +142,11 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
         if len(mods) == 1:
             plan.facets["modality"], plan.source["modality"] = mods[0], f"the architecture ({archs[arch]['name']})"
     goals = model["goals"]
+    goal_terms = terms(" ".join(t for i, t in enumerate(toks) if i not in facet_words))
     if goals:
         avg = sum(sum(g["tf"].values()) for g in goals) / len(goals)
-        scored = sorted(((_bm25(plan.terms, g["tf"], model["goal_idf"], avg), g["id"]) for g in goals), reverse=True)
+        scored = sorted(((_bm25(goal_terms, g["tf"], model["goal_idf"], avg) * (1 + GOAL_PRIOR * g.get("prior", 0)), g["id"])
+                         for g in goals), reverse=True)
         best = scored[0][0]
         if best > 0:
             plan.goals = [(gid, s / best) for s, gid in scored if s >= 0.5 * best][:3]

@@ -108,7 +108,7 @@ def search(folder: Path, text: str, kind: str | None = None, limit: int = 20) ->
 # when_to_use says what people use it for; the body adds context but mostly noise.
 METHOD_FIELDS = {"name": 3.0, "aliases": 3.0, "summary": 1.5, "when_to_use": 1.5, "family": 1.0, "body": 0.3,
                  "implementation_notes": 0.2, "assumptions": 0.2}
-GOAL_FIELDS = {"name": 2.0, "aliases": 2.0, "phrasings": 1.5, "summary": 1.0, "body": 0.2}
+GOAL_FIELDS = {"name": 2.0, "aliases": 2.0, "phrasings": 1.5, "summary": 1.0}
 
 
 def _flat(value) -> str:
@@ -146,9 +146,16 @@ def build_query_model(records: list[dict]) -> dict:
             "when_not_to_use": m.get("when_not_to_use", [])[:2], "summary": m["summary"],
             "tf": _weighted_terms(m, METHOD_FIELDS),
         })
+    served: dict[str, int] = {}
+    for m in by_kind.get("method", []):
+        for gid in m["goals"]:
+            served[gid] = served.get(gid, 0) + 1
+    most = max(served.values(), default=1)
     for g in by_kind.get("goal", []):
         goals.append({"id": g["id"], "name": g["name"], "recommended": [x["method"] for x in g["recommended"]],
-                      "why": {x["method"]: x["why"] for x in g["recommended"]}, "tf": _weighted_terms(g, GOAL_FIELDS)})
+                      "why": {x["method"]: x["why"] for x in g["recommended"]}, "tf": _weighted_terms(g, GOAL_FIELDS),
+                      # a goal that many methods serve is a common need: a tie-breaker between goals
+                      "prior": round(math.log1p(served.get(g["id"], 0)) / math.log1p(most), 3)})
 
     def idf(docs):
         df: dict[str, int] = {}
@@ -176,13 +183,20 @@ def build_query_model(records: list[dict]) -> dict:
             if toks and not (len(toks) == 1 and toks[0] in STOPWORDS):
                 phrases.append([toks, "method", m["id"]])
     phrases.sort(key=lambda p: (-len(p[0]), p[1], p[2], p[0]))
+    import re
+
     vocabulary: dict[str, int] = {}
+    acronyms: set[str] = set()
     for r in records:
         if r["kind"] in ("method", "goal", "architecture", "concept", "tool"):
             text = " ".join(_flat(r.get(f)) for f in ("name", "aliases", "summary", "phrasings", "when_to_use", "definition"))
+            # acronyms (SAEs, LSTMs) make poor spelling targets: "sales" is not a misspelt "SAEs"
+            acronyms.update(w.lower() for w in re.findall(r"\b[A-Za-z]*[A-Z][A-Za-z]*[A-Z][A-Za-z]*\b", text))
             for t in tokens(text):
                 if len(t) >= 4 and not t.isdigit():
                     vocabulary[t] = vocabulary.get(t, 0) + 1
+    for word in acronyms:
+        vocabulary.pop(word, None)
     for w in STOPWORDS:
         vocabulary.setdefault(w, 1)
     return {"methods": methods, "method_idf": idf(methods), "goals": goals, "goal_idf": idf(goals),
