@@ -231,10 +231,65 @@ class Renderer:
         G = self.site.graph
         if ref not in G:
             return ""
-        near = set(G.successors(ref)) | set(G.predecessors(ref))
-        near.discard(ref)
-        keep = sorted(near, key=lambda r: (r.startswith("paper:"), sort_key(self.site.name(r), r)))[:MAX_DIAGRAM_NODES - 1]
-        return to_mermaid(G.subgraph([ref, *keep]), highlight=ref)
+        return to_mermaid(G.subgraph([ref, *self._near(ref)]), highlight=ref)
+
+    def _near(self, ref: str) -> list[str]:
+        G = self.site.graph
+        near = (set(G.successors(ref)) | set(G.predecessors(ref))) - {ref}
+        return sorted(near, key=lambda r: (r.startswith("paper:"), sort_key(self.site.name(r), r)))[:MAX_DIAGRAM_NODES - 1]
+
+    def diagram_svg(self, page: str, ref: str):
+        """The same neighbourhood as an inline SVG (HTML site: no Mermaid script needed offline).
+
+        The record sits in the middle, each neighbour is a link to its page:
+        records linking to it on the left, records it links to on the right; a line's tooltip names the relations.
+        """
+        import math
+        from html import escape
+
+        near = self._near(ref) if ref in self.site.graph else []
+        if not near:
+            return _markup()("")
+        outgoing = {v for _, v, _ in self.site.edges(source=ref)}
+        sides = [[n for n in near if n not in outgoing], [n for n in near if n in outgoing]]  # in | out
+        columns = {0: (95, 255), 1: (645, 805)}  # two columns a side when a side is long
+        rows = max(1, *(math.ceil(len(side) / 2) if len(side) > 10 else len(side) for side in sides))
+        width, height = 900, rows * 32 + 24
+        cx, cy = width / 2, height / 2
+        placed = []
+        for s_i, side in enumerate(sides):
+            outer, inner = columns[s_i]
+            per = math.ceil(len(side) / 2) if len(side) > 10 else len(side)
+            for i, other in enumerate(side):
+                col, row = divmod(i, per) if per else (0, 0)
+                count = min(per, len(side) - col * per)
+                x = inner if col == 0 else outer
+                y = cy + (row - (count - 1) / 2) * 32
+                placed.append((other, x, y))
+        rel: dict[str, set[str]] = {}
+        for u, v, r in self.site.edges(source=ref) + self.site.edges(target=ref):
+            other = v if u == ref else u
+            rel.setdefault(other, set()).add(r if u == ref else f"{r} (in)")
+        lines, nodes = [], []
+
+        def node(x, y, target, cls):
+            label = self.site.name(target)
+            label = label if len(label) <= 22 else label[:21] + "…"
+            href = self.url(page, target) or "#"
+            kind = target.split(":")[0].replace("_", "-")
+            return (f'<a href="{escape(href)}"><g class="node {kind} {cls}"><title>{escape(self.site.name(target))} '
+                    f'({escape(target)})</title><rect x="{x - 70:.1f}" y="{y - 12:.1f}" width="140" height="24" rx="6"/>'
+                    f'<text x="{x:.1f}" y="{y + 4:.1f}">{escape(label)}</text></g></a>')
+
+        for other, x, y in placed:
+            lines.append(f'<line x1="{cx:.1f}" y1="{cy:.1f}" x2="{x:.1f}" y2="{y:.1f}"><title>'
+                         f'{escape(", ".join(sorted(rel.get(other, ()))))}</title></line>')
+            nodes.append(node(x, y, other, ""))
+        nodes.append(node(cx, cy, ref, "center"))
+        svg = (f'<div class="diagram"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+               f'role="img" aria-label="Neighbourhood of {escape(self.site.name(ref))}">'
+               + "".join(lines) + "".join(nodes) + "</svg></div>")
+        return _markup()(svg)
 
 
 # -- reference implementations (read with ast: rendering never imports kb.reference or torch) -------
@@ -339,6 +394,7 @@ def _page_context(r: Renderer, page: str) -> dict:
         "record_papers": lambda ref: record_papers(site, ref),
         "paper": site.papers.get,
         "diagram": r.diagram,
+        "diagram_svg": lambda ref: r.diagram_svg(page, ref),
         "has_page": lambda target: r.stem(target) is not None,
         "short_name": lambda ref: _short_name(site, ref),
         "notebook_url": lambda ident: posixpath.relpath(f"tutorial/{ident}.ipynb", posixpath.dirname(page) or "."),
