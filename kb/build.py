@@ -53,7 +53,7 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     papers, bib_problems = load_bib(layout.bib, layout.root, declared_keys)
     declared = declared_refs(layout.content) | {("paper", k) for k in declared_keys}
     graph, failed = build_graph(records, papers, declared)
-    report = run_checks(Content(records, papers, graph, failed, problems + bib_problems))
+    report = run_checks(Content(records, papers, graph, failed, problems + bib_problems, layout.root))
     return Compiled(records, papers, graph, report)
 
 

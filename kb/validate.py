@@ -24,6 +24,7 @@ class Content:
     graph: object
     failed_links: list[tuple[Link, str]]
     load_problems: list[Problem] = field(default_factory=list)
+    root: Path | None = None  # the knowledge base's root folder, when known
 
 
 @dataclass
@@ -158,3 +159,20 @@ def uncited_papers(content: Content) -> Iterator[Problem]:
     for p in content.papers:
         if p.ref in G and not any(G.nodes[u]["kind"] != "paper" for u in G.predecessors(p.ref)):
             yield Problem("uncited-paper", p.file, p.line, p.ref, f"no record cites {p.id!r}", "warning")
+
+
+@check
+def reference_docstring_citations(content: Content) -> Iterator[Problem]:
+    """Citekeys in kb.reference docstrings must be in bib/. Checked only when validating this
+    repository, whose bib/ the reference implementations cite; another knowledge base need not."""
+    from .refs import find_citations
+
+    package = Path(__file__).resolve().parent / "reference"
+    if content.root is None or content.root.resolve() != package.parent.parent:
+        return
+    keys = {p.id for p in content.papers}
+    for module in sorted(package.glob("*.py")):
+        for key, offset in find_citations(module.read_text(encoding="utf-8")):
+            if key not in keys:
+                yield Problem("unknown-citekey", f"kb/reference/{module.name}", offset + 1, None,
+                              f"docstring cites {key!r}, which is not in bib/*.bib")
