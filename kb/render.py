@@ -591,7 +591,9 @@ def render_handbook(layout, out: str | Path, fmt: str = "markdown", progress: Pr
     from .build import compile_content
     from .handbook import site_from_compiled
 
+    started = time.perf_counter()
     compiled = compile_content(layout)
     summary = render_site(site_from_compiled(compiled), out, fmt, progress)
     summary["errors"] = len(compiled.report.errors)
+    summary["seconds"] = round(time.perf_counter() - started, 3)  # compiling the content included
     return summary

@@ -305,6 +305,11 @@ def test_real_content_renders_without_broken_links(tmp_path):
         summary = render_site(site, tmp_path / fmt, fmt)
         assert summary["pages"] > 100
         assert check_rendered(tmp_path / fmt) == []
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    if mkdocs.exists():
+        proc = subprocess.run([str(mkdocs), "build", "--strict", "-q", "-f", str(tmp_path / "markdown" / "mkdocs.yml"),
+                               "-d", str(tmp_path / "mkdocs-site")], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 # -- the command line --------------------------------------------------------------------------------
