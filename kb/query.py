@@ -19,6 +19,7 @@ ACCESS_ORDER = {"black-box": 0, "activations": 1, "gradients": 2, "weights": 3}
 # Score weights. Goal fit dominates (what the user wants to do), then what the text names, then
 # how well the method suits the model and data. Kept here, in one place, with the reasons text.
 W_GOAL, W_TEXT, W_MENTION, W_ARCH, W_MODALITY, W_SCOPE, W_BUDGET = 3.0, 1.5, 2.5, 1.0, 1.0, 0.4, 0.5
+SCOPE_FIT = 0.5   # how much the question's scope (one prediction vs the whole model) steers the goal
 GOAL_PRIOR = 0.15  # how much a commonly served goal is preferred when the wording is ambiguous
 HARD_PENALTY = 10.0  # below every method that respects a hard constraint
 
@@ -142,11 +143,21 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
         if len(mods) == 1:
             plan.facets["modality"], plan.source["modality"] = mods[0], f"the architecture ({archs[arch]['name']})"
     goals = model["goals"]
-    goal_terms = terms(" ".join(t for i, t in enumerate(toks) if i not in facet_words))
+    negated = _negated(toks)
+    plan.terms = terms(" ".join(t for i, t in enumerate(toks) if i not in negated))
+    goal_terms = terms(" ".join(t for i, t in enumerate(toks) if i not in facet_words | negated))
+    scope = plan.facets.get("scope")
     if goals:
         avg = sum(sum(g["tf"].values()) for g in goals) / len(goals)
-        scored = sorted(((_bm25(goal_terms, g["tf"], model["goal_idf"], avg) * (1 + GOAL_PRIOR * g.get("prior", 0)), g["id"])
-                         for g in goals), reverse=True)
+
+        def goal_score(g):
+            score = _bm25(goal_terms, g["tf"], model["goal_idf"], avg) * (1 + GOAL_PRIOR * g.get("prior", 0))
+            if scope in ("local", "global"):  # a question about one prediction favours local goals
+                fit = g.get("locality", 0.5) if scope == "local" else 1 - g.get("locality", 0.5)
+                score *= 1 + SCOPE_FIT * (fit - 0.5)
+            return score
+
+        scored = sorted(((goal_score(g), g["id"]) for g in goals), reverse=True)
         best = scored[0][0]
         if best > 0:
             plan.goals = [(gid, s / best) for s, gid in scored if s >= 0.5 * best][:3]
@@ -157,6 +168,27 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
             if facet == "goal":
                 plan.goals = [(value, 1.0)]
     return plan
+
+
+NEGATIONS = {"no", "not", "without", "never", "cannot", "dont", "don", "doesn", "isn", "aren", "won", "avoid", "nor"}
+
+
+def _negated(toks: list[str], reach: int = 2) -> set[int]:
+    """Positions of the content words a negation governs ("no training data", "without gradients"):
+    they must not count as what the user wants. Facet phrases were matched before, so
+    "no gradients" still says black-box."""
+    out: set[int] = set()
+    for i, t in enumerate(toks):
+        if t in NEGATIONS:
+            taken, j = 0, i + 1
+            while j < len(toks) and taken < reach:
+                if toks[j] in ("any", "a", "the", "t", "want", "need", "have", "use", "to", "of", "much"):
+                    j += 1
+                    continue
+                out.add(j)
+                taken += 1
+                j += 1
+    return out
 
 
 def _architecture_from_words(toks: list[str], model: dict) -> tuple[str, str] | None:

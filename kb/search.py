@@ -151,8 +151,12 @@ def build_query_model(records: list[dict]) -> dict:
         for gid in m["goals"]:
             served[gid] = served.get(gid, 0) + 1
     most = max(served.values(), default=1)
+    method_scope = {m["id"]: {"local": 1.0, "both": 0.5, "global": 0.0}[m["scope"]] for m in by_kind.get("method", [])}
     for g in by_kind.get("goal", []):
+        rec = [x["method"] for x in g["recommended"] if x["method"] in method_scope]
         goals.append({"id": g["id"], "name": g["name"], "recommended": [x["method"] for x in g["recommended"]],
+                      # how local the goal is, read from the scope of the methods it recommends
+                      "locality": round(sum(method_scope[m] for m in rec) / len(rec), 3) if rec else 0.5,
                       "why": {x["method"]: x["why"] for x in g["recommended"]}, "tf": _weighted_terms(g, GOAL_FIELDS),
                       # a goal that many methods serve is a common need: a tie-breaker between goals
                       "prior": round(math.log1p(served.get(g["id"], 0)) / math.log1p(most), 3)})
