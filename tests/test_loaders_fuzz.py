@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kb.bib import load_bib
@@ -87,3 +88,34 @@ def test_path_escape_ids_are_rejected():
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} accepted")
+
+
+@pytest.fixture(scope="module")
+def built_minimal(tmp_path_factory):
+    import shutil
+    from pathlib import Path
+
+    from kb import KnowledgeBase
+
+    root = tmp_path_factory.mktemp("q") / "kb"
+    shutil.copytree(Path(__file__).parent / "fixtures/minimal", root, ignore=shutil.ignore_patterns(".kb"))
+    kb = KnowledgeBase(root)
+    kb.build()
+    return kb
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=300) | st.lists(st.sampled_from(
+    ["why", "my", "cnn", "gru", "no", "gradients", "API", "explain", "wich", "metod", "x-ray", "'s", "[[", "]]",
+     "@", "\x00", "ResNet-50", "prediction", "integrated", "gradients", "not", "without"]), max_size=30).map(" ".join))
+def test_query_parser_answers_or_says_why(built_minimal, text):
+    from kb import KBError
+
+    try:
+        ans = built_minimal.query(text)
+    except KBError as exc:
+        assert "question" in str(exc)
+        return
+    assert ans["question"] == text
+    scores = [r["score"] for r in ans["results"]]
+    assert scores == sorted(scores, reverse=True)
