@@ -332,7 +332,8 @@ def test_render_imports_neither_torch_nor_kb_reference(tree, tmp_path):
 
 # -- the HTML site's search, in a real browser ------------------------------------------------------------
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
 
 
 def _chromium() -> str | None:
@@ -381,8 +382,9 @@ def test_html_search_box_finds_and_follows_a_record(rendered, tmp_path):
 
     index = (rendered["html"] / "index.html").resolve()
     profile = tmp_path / "profile"
+    # its own session, so the browser's helper processes can be ended with it (by its process group)
     proc = subprocess.Popen([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
@@ -407,8 +409,11 @@ def test_html_search_box_finds_and_follows_a_record(rendered, tmp_path):
         assert tools.js("document.querySelector('h1').textContent") == "Integrated Gradients"
         tools.ws.close()
     finally:
-        proc.terminate()
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
