@@ -394,6 +394,9 @@ def _section_data(site: Site) -> dict:
         "key_papers": sorted((k for k in site.papers if (site.get(f"paper:{k}") or {}).get("key")),
                              key=lambda k: (site.papers[k].year or 0, k)),
         "tutorials": site.of_kind("tutorial"),
+        "implementations": [{"ref": f"method:{m['id']}", "reference": m["reference"],
+                             "signature": reference_signature(m["reference"])}
+                            for m in site.of_kind("method") if m.get("reference")],
         "counts": {k: len([r for r in site.records.values() if r["kind"] == k]) for k in KINDS},
     }
 
