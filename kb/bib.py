@@ -30,6 +30,7 @@ def clean_tex(text: str) -> str:
     """
     import unicodedata
 
+    text = text.replace("``", "\u201c").replace("''", "\u201d")
     if not any(c in text for c in "\\{}~-"):
         return " ".join(text.split())
 

@@ -34,6 +34,7 @@ class Plan:
     goals: list = field(default_factory=list)      # [(goal id, strength 0..1)]
     mentioned: dict = field(default_factory=dict)  # method id -> matched phrase
     terms: list = field(default_factory=list)
+    words: dict = field(default_factory=dict)      # stem -> the word as the user wrote it
     corrected: dict = field(default_factory=dict)  # typo -> correction
 
     def to_dict(self) -> dict:
@@ -145,6 +146,7 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     goals = model["goals"]
     negated = _negated(toks)
     plan.terms = terms(" ".join(t for i, t in enumerate(toks) if i not in negated))
+    plan.words = {stem(t): o for t, o in zip(toks, original)}
     goal_terms = terms(" ".join(t for i, t in enumerate(toks) if i not in facet_words | negated))
     scope = plan.facets.get("scope")
     if goals:
@@ -248,7 +250,7 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
         text = text_scores[m["id"]] / top_text
         score += W_TEXT * text
         if text >= 0.5 and m["id"] not in plan.mentioned:
-            matched = sorted(t for t in set(plan.terms) if t in m["tf"])[:5]
+            matched = sorted({plan.words.get(t, t) for t in plan.terms if t in m["tf"]})[:5]
             reasons.append("matches your words: " + ", ".join(matched))
         if chain:
             name = archs[chain[0]]["name"]

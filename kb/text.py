@@ -60,7 +60,7 @@ def terms(text: str) -> list[str]:
     >>> terms("Which training documents explain the predictions?")
     ['train', 'document', 'explain', 'predict']
     """
-    return [stem(t) for t in tokens(text) if t not in STOPWORDS]
+    return [stem(t) for t in tokens(text) if t not in STOPWORDS and len(t) > 1]
 
 
 def deletes(word: str, distance: int = 2) -> set[str]:
