@@ -179,3 +179,13 @@ def test_parse_cache_is_invalidated_by_edits(minimal):
     path.write_text(path.read_text().replace("level: beginner", "level: expert"))
     report = kb.validate()
     assert [p.code for p in report.errors] == ["wrong-type"]
+
+
+def test_committed_schemas_match_the_models(tmp_path, runner):
+    """schemas/ is what editors load; it must not drift from kb/schema.py (regenerate: kb schema --out schemas)."""
+    from pathlib import Path
+
+    runner.invoke(cli, ["schema", "--out", str(tmp_path)])
+    committed = Path(__file__).resolve().parent.parent / "schemas"
+    for fresh in sorted(tmp_path.glob("*.schema.json")):
+        assert (committed / fresh.name).read_text() == fresh.read_text(), f"{fresh.name} is stale"
