@@ -134,3 +134,13 @@ def test_citekeys_follow_the_convention(compiled):
 def test_concept_definitions_are_one_line(compiled):
     for r in by_kind(compiled, "concept"):
         assert "\n" not in r.model.definition and len(r.model.definition) < 400, r.ref
+
+
+def test_no_paper_is_entered_twice(compiled):
+    """The same DOI, arXiv id or title under two citekeys splits a paper's citations."""
+    seen: dict[tuple, str] = {}
+    for p in compiled.papers:
+        for key in (("doi", (p.doi or "").lower()), ("arxiv", p.arxiv), ("title", _norm(p.title))):
+            if key[1]:
+                assert key not in seen, f"{p.id} and {seen[key]} are the same paper ({key[0]})"
+                seen[key] = p.id
