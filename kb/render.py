@@ -139,7 +139,7 @@ class Renderer:
         if paper is None:
             return Markup(md_escape(f"[@{key}]"))
         names = [a.split(",")[0].strip() if "," in a else (a.split() or [""])[-1] for a in paper.authors] or ["Anon."]
-        who = names[0] if len(names) == 1 else f"{names[0]} & {names[1]}" if len(names) == 2 else f"{names[0]} et al."
+        who = names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2 else f"{names[0]} et al."
         return Markup(f"[{md_escape(who)} {paper.year or ''}]({self.url(page, 'bibliography', key)})")
 
     def prose(self, page: str, text, inline: bool = False):
