@@ -9,9 +9,20 @@ import torch
 from torch import Tensor, nn
 
 from ._common import capture_outputs, forward_hooks, replace_output, resolve_module
-from .patching import Index, _patch
+from .patching import Index
 
 __all__ = ["attribution_patching", "ACDCResult", "acdc", "kl_to_clean"]
+
+
+def _patch(value: Tensor, index: Index | None) -> Callable[[Tensor], Tensor]:
+    """Output transform writing ``value`` (or only ``value[index]``) into the running activation."""
+    def fn(out: Tensor) -> Tensor:
+        if index is None:
+            return value
+        out = out.clone()
+        out[index] = value[index]
+        return out
+    return fn
 
 
 def attribution_patching(
