@@ -73,19 +73,7 @@ def build(kb, progress, force, fmt):
     The new store is written aside and renamed into place, so a failed build leaves the previous
     one answering. Fails (exit 1) when the content has errors; see `kb validate`.
     """
-    show = sys.stderr.isatty() if progress is None else progress
-    bars: dict = {}
-
-    def on_progress(phase, done, total):
-        if not show:
-            return
-        bar = bars.get(phase)
-        if bar is None:
-            bar = bars[phase] = click.progressbar(length=max(total, 1), label=f"{phase:>6}", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-        if done >= total:
-            bar.__exit__(None, None, None)
+    on_progress = _progress_bars(sys.stderr.isatty() if progress is None else progress)
 
     summary = kb.build(progress=on_progress, force=force)
     _emit(summary, fmt, lambda s: f"built {s['records']} records and {s['edges']} links "
