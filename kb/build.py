@@ -35,20 +35,23 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     from .store import STORE_VERSION
     from .validate import Content, run_checks
 
+    on_file = None
     if progress:
-        files = list(content_files(layout.content))
-        progress("load", 0, len(files))
+        total = sum(1 for _ in content_files(layout.content))
+        progress("load", 0, total)
+
+        def on_file(done: int) -> None:
+            if done % 25 == 0 or done == total:
+                progress("load", done, total)
     cache = _read_json(layout.store / "parse-cache.json", {})
     if cache.get("version") != STORE_VERSION or cache.get("root") != str(layout.root):
         cache = {"version": STORE_VERSION, "root": str(layout.root), "files": {}}
     known = set(cache["files"])
-    records, problems = load_records(layout.content, layout.root, cache["files"])
+    records, problems = load_records(layout.content, layout.root, cache["files"], on_file)
     present = {r.file for r in records}
     for rel in known - present:  # deleted or now broken files
         cache["files"].pop(rel, None)
     _write_json(layout.store / "parse-cache.json", cache)
-    if progress:
-        progress("load", len(records), len(records))
     declared_keys: set[str] = set()
     papers, bib_problems = load_bib(layout.bib, layout.root, declared_keys)
     declared = declared_refs(layout.content) | {("paper", k) for k in declared_keys}
@@ -194,11 +197,12 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
         try:
             url = layout.database_url or f"sqlite:///{tmp / 'kb.sqlite'}"
             if progress:
-                progress("store", 0, 2)
+                progress("store", 0, 1)
             write_store(url, records, edges, {"fingerprint": stamp, "counts": counts,
                                               "query_model": build_query_model(records)})
             if progress:
-                progress("index", 1, 2)
+                progress("store", 1, 1)
+                progress("index", 0, 1)
             digests = _index_records(layout, tmp / "index", records, incremental=not force)
             _write_json(tmp / "DIGESTS.json", digests)
             (tmp / "FINGERPRINT").write_text(stamp + "\n")
@@ -206,7 +210,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
             os.rename(tmp, final)
             _point_current(layout, final)
             if progress:
-                progress("index", 2, 2)
+                progress("index", 1, 1)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -197,7 +197,8 @@ def _cache_entry(record: Loaded, stamp: list) -> dict:
             "data": record.model.model_dump(mode="json"), "lines": [[*loc, line] for loc, line in record.lines.items()]}
 
 
-def load_records(content_dir: Path, relative_to: Path, cache: dict | None = None) -> tuple[list[Loaded], list[Problem]]:
+def load_records(content_dir: Path, relative_to: Path, cache: dict | None = None,
+                 on_file=None) -> tuple[list[Loaded], list[Problem]]:
     """Load every record under ``content_dir``; return the good ones and all problems at once.
 
     ``cache`` (optional, updated in place) maps each file to its parsed record, keyed by the file's
@@ -214,7 +215,9 @@ def load_records(content_dir: Path, relative_to: Path, cache: dict | None = None
     records: list[Loaded] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
-    for path in content_files(content_dir):
+    for done, path in enumerate(content_files(content_dir), 1):
+        if on_file:
+            on_file(done)
         rel = str(path.relative_to(relative_to))
         parts = path.relative_to(content_dir).parts
         kind = parts[0] if len(parts) == 2 else None
