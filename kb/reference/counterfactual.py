@@ -41,7 +41,7 @@ def counterfactual_explanation(
 
     References
     ----------
-    [@wachter2017counterfactual]
+    [@wachter2018counterfactual]
     """
     t = as_target(target, inputs.shape[0])
     x0 = inputs.detach()
