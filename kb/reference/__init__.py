@@ -5,6 +5,15 @@ id to the top-level function (``"kb.reference.<module>:<function>"``) its ``refe
 Importing this package imports torch; the rest of ``kb`` never does.
 """
 
+from .alignment import DASResult, distributed_alignment_search, interchange_intervention
+from .blackbox import (AnchorResult, PartialDependence, anchors, partial_dependence, permutation_feature_importance,
+                       rise, rise_masks)
+from .circuit_discovery import ACDCResult, acdc, attribution_patching, kl_to_clean
+from .counterfactual import counterfactual_explanation, median_absolute_deviation
+from .dissection import network_dissection, unit_masks
+from .editing import add_steering, key_covariance, rome_edit, steering_vector, steering_vectors
+from .influence import influence_functions, per_example_gradients, tracin
+from .mdl import MDLResult, mdl_probe
 from .attention import (attention_patterns, attention_rollout, prefix_matching_chance,
                         prefix_matching_score, previous_token_score)
 from .attribution import (deeplift, gradient_x_input, guided_backprop, integrated_gradients, occlusion,
@@ -48,6 +57,14 @@ __all__ = [
     "train_sae", "circuit_analysis", "CircuitResult",
     # concept-based
     "tcav", "TCAVResult", "concept_activation_vector",
+    # black-box and data attribution
+    "rise", "rise_masks", "anchors", "AnchorResult", "permutation_feature_importance", "partial_dependence",
+    "PartialDependence", "counterfactual_explanation", "median_absolute_deviation", "influence_functions",
+    "per_example_gradients", "tracin", "mdl_probe", "MDLResult",
+    # editing, circuit discovery, alignment, dissection
+    "steering_vector", "add_steering", "steering_vectors", "key_covariance", "rome_edit",
+    "attribution_patching", "acdc", "ACDCResult", "kl_to_clean", "distributed_alignment_search",
+    "interchange_intervention", "DASResult", "network_dissection", "unit_masks",
     "METHOD_REFERENCES",
 ]
 
@@ -92,4 +109,18 @@ METHOD_REFERENCES: dict[str, str] = {
     "causal-tracing": "kb.reference.patching:causal_tracing",
     "ablation": "kb.reference.patching:ablation",
     "tcav": "kb.reference.tcav:tcav",
+    "rise": "kb.reference.blackbox:rise",
+    "anchors": "kb.reference.blackbox:anchors",
+    "permutation-feature-importance": "kb.reference.blackbox:permutation_feature_importance",
+    "partial-dependence": "kb.reference.blackbox:partial_dependence",
+    "counterfactual-explanations": "kb.reference.counterfactual:counterfactual_explanation",
+    "influence-functions": "kb.reference.influence:influence_functions",
+    "tracin": "kb.reference.influence:tracin",
+    "mdl-probing": "kb.reference.mdl:mdl_probe",
+    "attribution-patching": "kb.reference.circuit_discovery:attribution_patching",
+    "steering-vectors": "kb.reference.editing:steering_vectors",
+    "automated-circuit-discovery": "kb.reference.circuit_discovery:acdc",
+    "distributed-alignment-search": "kb.reference.alignment:distributed_alignment_search",
+    "rome": "kb.reference.editing:rome_edit",
+    "network-dissection": "kb.reference.dissection:network_dissection",
 }
