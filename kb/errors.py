@@ -11,6 +11,8 @@ CODES: dict[str, str] = {
     "yaml-syntax": "The file is not valid YAML. Fix the syntax at the line shown.",
     "yaml-tag": "YAML tags that construct objects (!!python/...) are refused. Use plain values.",
     "yaml-duplicate-key": "A key appears twice in one mapping. Keep one of them.",
+    "yaml-alias": "Anchors and aliases (&name, *name) are not allowed in records; write the value out.",
+    "too-large": "A record file may hold at most 1 MB; split the text or link to a longer document.",
     "not-a-mapping": "A record file must hold one YAML mapping (key: value pairs).",
     "missing-field": "A required field is absent. Add it.",
     "unknown-field": "The field is not part of this kind's schema. Remove it or fix its spelling (see `kb schema`).",

@@ -51,6 +51,9 @@ def content_files(content_dir: Path) -> Iterator[Path]:
         yield from sorted(p for p in content_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
+MAX_RECORD_BYTES = 1_000_000
+
+
 def _line_map(node: yaml.Node, loc: tuple, out: dict, problems: list, file: str) -> None:
     out[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -69,6 +72,16 @@ def _line_map(node: yaml.Node, loc: tuple, out: dict, problems: list, file: str)
             _line_map(item, loc + (i,), out, problems, file)
 
 
+def _aliases(text: str):
+    """Lines (1-based) of YAML alias events, found by scanning tokens (no node graph is built)."""
+    try:
+        for token in yaml.scan(text, Loader=_Loader):
+            if isinstance(token, yaml.AliasToken):
+                yield token.start_mark.line + 1
+    except yaml.YAMLError:
+        return
+
+
 def load_yaml(text: str, file: str) -> tuple[Any, dict[tuple, int], int | None, list[Problem]]:
     """Safe-load one YAML document; return (data, line map, body line, problems).
 
@@ -77,6 +90,15 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[tuple, int], int | None, 
     ({'id': 'x', 'name': 'X'}, 2, [])
     """
     problems: list[Problem] = []
+    if len(text) > MAX_RECORD_BYTES:
+        return None, {}, None, [Problem("too-large", file, None, None,
+                                        f"the file has {len(text):,} characters; a record may hold at most {MAX_RECORD_BYTES:,}")]
+    # Aliases let a small file stand for an exponentially large value ("billion laughs"); records
+    # never need them, so they are refused before any node graph is built.
+    alias_line = next(_aliases(text), None) if "*" in text else None
+    if alias_line:
+        return None, {}, None, [Problem("yaml-alias", file, alias_line, None,
+                                        "anchors and aliases (&name, *name) are not allowed; write the value out")]
     try:
         loader = _Loader(text)
         try:

@@ -119,3 +119,20 @@ def test_query_parser_answers_or_says_why(built_minimal, text):
     assert ans["question"] == text
     scores = [r["score"] for r in ans["results"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_billion_laughs_is_refused_quickly():
+    import time
+
+    levels = ['a: &a ["l","l","l","l","l","l","l","l","l"]'] + [
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]
+    text = "id: x\nname: X\n" + "\n".join(levels) + "\naliases: *i\n"
+    t0 = time.perf_counter()
+    data, lines, body, problems = load_yaml(text, "x.yaml")
+    assert time.perf_counter() - t0 < 2
+    assert [p.code for p in problems] == ["yaml-alias"] and problems[0].line == 4
+
+
+def test_oversized_record_is_refused():
+    data, lines, body, problems = load_yaml("id: x\nbody: " + "a" * 1_100_000 + "\n", "x.yaml")
+    assert [p.code for p in problems] == ["too-large"]
