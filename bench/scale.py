@@ -53,8 +53,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--work", default="/tmp/kb-scale")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-render", action="store_true", help="skip kb render (slow at 100k)")
     a = ap.parse_args()
-    has_render = "render" in subprocess.run([KB, "--help"], capture_output=True, text=True).stdout
+    has_render = not a.no_render and "render" in subprocess.run([KB, "--help"], capture_output=True, text=True).stdout
     sizes = [int(s) for s in a.sizes.split(",")]
     table: dict[int, dict[str, float]] = {}
     for n in sizes:
@@ -65,7 +66,7 @@ def main() -> None:
     exponents = {}
     for lo, hi in zip(sizes, sizes[1:]):
         exponents[f"{lo}->{hi}"] = {k: round(math.log(table[hi][k] / table[lo][k]) / math.log(hi / lo), 2)
-                                    for k in table[lo]}
+                                    for k in table[lo] if k in table[hi]}
     if a.json:
         print(json.dumps({"seconds": table, "exponents": exponents}, indent=2))
         return
@@ -73,9 +74,9 @@ def main() -> None:
     print("| records | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for n, row in table.items():
-        print(f"| {n} | " + " | ".join(f"{row[c]:.2f}" for c in cols) + " |")
+        print(f"| {n} | " + " | ".join(f"{row[c]:.2f}" if c in row else "-" for c in cols) + " |")
     for span, ex in exponents.items():
-        print(f"| growth exponent {span} | " + " | ".join(str(ex[c]) for c in cols) + " |")
+        print(f"| growth exponent {span} | " + " | ".join(str(ex.get(c, "-")) for c in cols) + " |")
 
 
 if __name__ == "__main__":
