@@ -121,6 +121,6 @@ def test_tracin_self_influence_finds_mislabelled_examples():
             checkpoints.append({k: v.detach().clone() for k, v in model.state_dict().items()})
     self_influence = tracin(model, checkpoints, x, noisy, x, noisy, lr=0.1).diagonal()
     recall = torch.isin(self_influence.topk(30).indices, flipped).float().mean()
-    assert recall > 0.5  # chance 0.1; measured 0.77 with 30 epochs
+    assert recall > 0.5  # chance 0.1; measured 0.73
     with pytest.raises(ValueError, match="learning rates"):
         tracin(model, checkpoints, x, noisy, x, noisy, lr=[0.1])
