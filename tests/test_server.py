@@ -48,12 +48,12 @@ def server(tmp_path_factory):
     proc.wait(timeout=10)
 
 
-def test_schemathesis_finds_no_server_error(server):
+def test_schemathesis_finds_no_server_error(server, tmp_path):
     """Generated requests for every operation in /openapi.json: none may get a 5xx."""
     cli = Path(sys.executable).with_name("schemathesis")
     proc = subprocess.run([str(cli), "run", server[0] + "/openapi.json", "--checks", "not_a_server_error",
                            "--max-examples", "60", "--seed", "1", "--workers", "2"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     tail = proc.stdout[-3000:]
     print(tail)
     assert proc.returncode == 0, tail
