@@ -144,6 +144,23 @@ def references_resolve(content: Content) -> Iterator[Problem]:
 
 
 @check
+def reproductions_exist(content: Content) -> Iterator[Problem]:
+    """A case study's ``reproduction.test`` names a real test (read with ast; nothing is imported)."""
+    for rec in content.records:
+        repro = getattr(rec.model, "reproduction", None) if rec.kind == "case_study" else None
+        if repro is None or content.root is None:
+            continue
+        path, _, func = repro.test.partition("::")
+        target = content.root / path
+        line = rec.line("reproduction", "test")
+        if not target.is_file() or not path.endswith(".py"):
+            yield Problem("reproduction-missing", rec.file, line, rec.ref, f"reproduction.test: no test file {path!r}")
+        elif func not in reference_functions(str(target), target.stat().st_mtime):
+            yield Problem("reproduction-missing", rec.file, line, rec.ref,
+                          f"reproduction.test: {path} has no test function {func!r}")
+
+
+@check
 def orphans(content: Content) -> Iterator[Problem]:
     G = content.graph
     for rec in content.records:

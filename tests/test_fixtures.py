@@ -56,6 +56,8 @@ EXPECTED = {
                              "top-level function no_such_function"),
     "reference-outside": ("error", "wrong-type", "content/method/saliency-maps.yaml", 18,
                           "field 'reference': must look like kb.reference.<module>:<function> (only kb.reference is allowed)"),
+    "reproduction-missing": ("error", "reproduction-missing", "content/case_study/ig-demo.yaml", 14,
+                             "reproduction.test: no test file 'tests/test_nothing.py'"),
     "paper-note-without-entry": ("error", "paper-note-without-entry", "content/paper/nobody2020ghost.yaml", 1,
                                  "no BibTeX entry 'nobody2020ghost' in bib/*.bib for this note"),
     "orphan": ("warning", "orphan", "content/concept/entropy.yaml", 1, "nothing links to concept:entropy"),
