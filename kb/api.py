@@ -229,3 +229,10 @@ class KnowledgeBase:
                 keys += prerequisite_reading_list(site, self.resolve(ref))
             keys = list(dict.fromkeys(keys))
         return to_bibtex([site.papers[k] for k in keys])
+
+    # -- tutorials ---------------------------------------------------------------------------
+    def notebook(self, ref: str, out_dir: str | Path = ".") -> Path:
+        """Write tutorial ``ref`` as a Jupyter notebook ``out_dir/<id>.ipynb`` (needs nbformat); see kb.notebook."""
+        from .notebook import write_notebook
+
+        return write_notebook(self, ref, out_dir)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 
 import click
 
@@ -343,6 +344,73 @@ def bib(kb, refs, out):
         Path(out).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+
+@cli.command()
+@click.argument("tutorial")
+@click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder to write <id>.ipynb into.")
+@pass_kb
+def notebook(kb, tutorial, out):
+    """Write TUTORIAL (tutorial:id or its id) as a Jupyter notebook; prints the notebook's path.
+
+    \b
+    The notebook has the tutorial's introduction, its steps as markdown and code cells, and a final
+    cell asserting what the tutorial must show. Needs nbformat: pip install 'interp-kb[reference]'.
+    Example:
+      kb notebook grad-cam-heatmaps --out notebooks && jupyter lab notebooks/grad-cam-heatmaps.ipynb
+    """
+    path = kb.notebook(tutorial, out)
+    _notices(kb)
+    click.echo(str(path))
+
+
+def _reference_demo():
+    """kb.reference.demo, imported only here: it needs torch and matplotlib (the [reference] extra)."""
+    try:
+        from .reference import demo
+    except ImportError as exc:
+        raise click.ClickException(f"kb run needs the reference extra (torch, matplotlib; {exc.name or 'a module'} "
+                                   "is missing): pip install 'interp-kb[reference]'") from None
+    return demo
+
+
+@cli.command()
+@click.argument("method", required=False)
+@click.option("--list", "list_", is_flag=True, help="List the methods that have a runnable demo and exit.")
+@click.option("--out", type=click.Path(file_okay=False), default="kb-run", show_default=True,
+              help="Folder for the figure (<method>.png).")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def run(method, list_, out, fmt):
+    """Run METHOD's reference implementation on a small demo model: writes a figure, prints its reading.
+
+    \b
+    Needs the reference extra: pip install 'interp-kb[reference]'.
+    Examples:
+      kb run --list
+      kb run integrated-gradients --out figures
+      kb run fixed-point-analysis --format json
+    """
+    if not list_ and not method:
+        raise click.UsageError("give a METHOD id, or --list to see the runnable ones")
+    demo = _reference_demo()
+    runnable = demo.list_runnable()
+    if list_:
+        _emit(runnable, fmt, lambda rows: "\n".join(
+            f"{r['method']}\t{r['model']}\t{r['description']}" + ("" if r["available"] else "  (optional package missing)")
+            for r in rows))
+        return
+    method = method.split(":", 1)[1] if method.startswith("method:") else method
+    entry = next((r for r in runnable if r["method"] == method), None)
+    if entry is None:
+        raise click.ClickException(f"no runnable demo for {method!r}; see `kb run --list` "
+                                   f"({', '.join(r['method'] for r in runnable)})")
+    if not entry["available"]:
+        package = demo.RUNNABLE[method].requires
+        raise click.ClickException(f"kb run {method} needs the optional package {package}: pip install {package}")
+    result = demo.run_method(method, out)
+    _emit(result, fmt, lambda r: f"figure: {r['figure']}\n\n" + textwrap.fill(r["reading"], 100))
 
 
 def main():
