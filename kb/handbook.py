@@ -16,7 +16,7 @@ from .schema import LINK_FIELDS
 __all__ = [
     "Site", "site_from_compiled", "site_from_reader", "requires_map", "guide_steps", "record_papers",
     "reading_list", "prerequisite_reading_list", "selection_table", "tool_matrix", "glossary",
-    "bibliography_groups", "paper_group", "notebook", "links_of", "sort_key",
+    "bibliography_groups", "paper_group", "links_of", "sort_key",
 ]
 
 LEVELS = ("beginner", "intermediate", "advanced")
@@ -325,30 +325,4 @@ def bibliography_groups(site: Site) -> list[dict]:
 
 
 # -- tutorials ------------------------------------------------------------------------------------
-def notebook(tutorial: dict) -> dict:
-    """A tutorial record as an nbformat v4 notebook (plain JSON; nbformat itself is not needed)."""
-    def source(text: str) -> list[str]:
-        lines = text.rstrip("\n").split("\n")
-        return [line + "\n" for line in lines[:-1]] + lines[-1:]
-
-    title = f"# {tutorial['name']}\n\n{tutorial['summary']}"
-    cells = [{"cell_type": "markdown", "id": "title", "metadata": {}, "source": source(title)}]
-    for i, step in enumerate(tutorial.get("steps") or []):
-        if step.get("code") is not None:
-            cells.append({"cell_type": "code", "execution_count": None, "id": f"step-{i + 1}", "metadata": {},
-                          "outputs": [], "source": source(step["code"])})
-        else:
-            cells.append({"cell_type": "markdown", "id": f"step-{i + 1}", "metadata": {}, "source": source(step["text"] or "")})
-    for j, exp in enumerate(tutorial.get("expect") or []):
-        code = f"# {exp['says']}\nassert {exp['check']}, {exp['says']!r}"
-        cells.append({"cell_type": "code", "execution_count": None, "id": f"expect-{j + 1}", "metadata": {},
-                      "outputs": [], "source": source(code)})
-    return {
-        "cells": cells,
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                     "language_info": {"name": "python"}, "kb": {"ref": f"tutorial:{tutorial['id']}"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }
-
-
 LINK_FIELD_KINDS = {f: fixed for f, (_, fixed) in LINK_FIELDS.items()}

@@ -1,29 +1,23 @@
-"""Tutorial records as Jupyter notebooks (``kb notebook``): title, introduction, steps, then the checks.
+"""Tutorial records as Jupyter notebooks (``kb notebook``, and the handbook's download links): title,
+introduction, steps, then the checks.
 
-nbformat is part of the ``[reference]`` extra and is imported only when a notebook is made.
+Notebooks are written as nbformat v4 JSON with the standard library, so neither rendering nor
+``kb notebook`` needs Jupyter packages; tests validate the output with nbformat.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from .errors import KBError
 
-__all__ = ["tutorial_notebook", "write_notebook", "notebook_markdown"]
+__all__ = ["tutorial_notebook", "notebook_json", "write_notebook", "notebook_markdown"]
 
-INSTALL_HINT = "pip install 'interp-kb[reference]'"
 
 # the grammar of kb.refs: [[kind:id]] or [[kind:id|label]], and [@key] or [@a; @b]
 _LINK = re.compile(r"\[\[\s*([a-z_]+)\s*:\s*([^\]\s|]+)\s*(?:\|([^\]]*))?\]\]")
 _CITE = re.compile(r"\[(@[^\]\s;,]+(?:\s*[;,]\s*@[^\]\s;,]+)*)\]")
-
-
-def _nbformat():
-    try:
-        import nbformat
-    except ImportError:
-        raise KBError(f"kb notebook needs nbformat: {INSTALL_HINT}") from None
-    return nbformat
 
 
 def notebook_markdown(text: str) -> str:
@@ -45,40 +39,60 @@ def _checks_source(expect: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def tutorial_notebook(record: dict):
-    """An nbformat v4 ``NotebookNode`` for a tutorial record (a dict with the record's fields).
+def _source(text: str) -> list[str]:
+    lines = text.rstrip("\n").split("\n")
+    return [line + "\n" for line in lines[:-1]] + lines[-1:]
+
+
+def _markdown_cell(text: str, ident: str) -> dict:
+    return {"cell_type": "markdown", "id": ident, "metadata": {}, "source": _source(text)}
+
+
+def _code_cell(text: str, ident: str) -> dict:
+    return {"cell_type": "code", "execution_count": None, "id": ident, "metadata": {}, "outputs": [],
+            "source": _source(text)}
+
+
+def tutorial_notebook(record: dict) -> dict:
+    """An nbformat v4 notebook (as a JSON-ready dict) for a tutorial record.
 
     Cells: a title (name, summary, level, demo model, methods), the body, one cell per step (text ->
     markdown, code -> code, verbatim), and a final code cell asserting every ``expect`` check with its
     ``says`` text as the assertion message.
+
+    >>> nb = tutorial_notebook({"id": "t", "name": "T", "summary": "S.", "steps": [{"code": "x = 1"}],
+    ...                         "expect": [{"check": "x == 1", "says": "x is one"}]})
+    >>> [c["cell_type"] for c in nb["cells"]], nb["nbformat"]
+    (['markdown', 'code', 'code'], 4)
     """
-    nbf = _nbformat().v4
-    facts = [f"Level: {record.get('level', 'intermediate')}"]
+    facts = [f"Level: {record.get('level') or 'intermediate'}"]
     if record.get("demo"):
         facts.append(f"demo model: `{record['demo']}`")
     if record.get("methods"):
         facts.append("methods: " + ", ".join(f"`method:{m}`" for m in record["methods"]))
     title = f"# {record['name']}\n\n{record['summary'].strip()}\n\n*{'; '.join(facts)}.*"
-    cells = [nbf.new_markdown_cell(title, id="title")]
+    cells = [_markdown_cell(title, "title")]
     if (record.get("body") or "").strip():
-        cells.append(nbf.new_markdown_cell(notebook_markdown(record["body"].strip()), id="introduction"))
+        cells.append(_markdown_cell(notebook_markdown(record["body"].strip()), "introduction"))
     for i, step in enumerate(record.get("steps") or [], start=1):
         if step.get("code") is not None:
-            cells.append(nbf.new_code_cell(step["code"].rstrip("\n"), id=f"step-{i}"))
+            cells.append(_code_cell(step["code"], f"step-{i}"))
         else:
-            cells.append(nbf.new_markdown_cell(notebook_markdown(step.get("text") or ""), id=f"step-{i}"))
+            cells.append(_markdown_cell(notebook_markdown(step.get("text") or ""), f"step-{i}"))
     if record.get("expect"):
-        cells.append(nbf.new_code_cell(_checks_source(record["expect"]), id="checks"))
-    nb = nbf.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.metadata["kb"] = {"ref": f"tutorial:{record['id']}"}
-    return nb
+        cells.append(_code_cell(_checks_source(record["expect"]), "checks"))
+    return {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                         "language_info": {"name": "python"}, "kb": {"ref": f"tutorial:{record['id']}"}}}
+
+
+def notebook_json(record: dict) -> str:
+    """The notebook file's text: deterministic (sorted keys), so rendering twice gives the same bytes."""
+    return json.dumps(tutorial_notebook(record), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def write_notebook(kb, ref: str, out_dir: str | Path = ".") -> Path:
     """Write tutorial ``ref`` (``tutorial:id`` or a unique id) as ``out_dir/<id>.ipynb``; returns the path."""
-    nbformat = _nbformat()
     ref = ref.strip()
     # a bare id names the tutorial even when a record of another kind shares it
     canonical = f"tutorial:{ref}" if ":" not in ref and "tutorial" in kb.reader.kinds_of(ref) else kb.resolve(ref)
@@ -86,12 +100,10 @@ def write_notebook(kb, ref: str, out_dir: str | Path = ".") -> Path:
     if kind != "tutorial":
         tutorials = [r["id"] for r in kb.list("tutorial")]
         raise KBError(f"{canonical} is a {kind}, not a tutorial; tutorials are: {', '.join(tutorials) or 'none'}")
-    nb = tutorial_notebook(kb.show(canonical))
-    nbformat.validate(nb)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{ident}.ipynb"
     tmp = path.with_suffix(".ipynb.tmp")
-    nbformat.write(nb, str(tmp))
+    tmp.write_text(notebook_json(kb.show(canonical)), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -19,9 +19,10 @@ from typing import Callable
 
 from .config import safe_child
 from .errors import KBError
-from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps, links_of, notebook,
+from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps, links_of,
                        prerequisite_reading_list, reading_list, record_papers, selection_table, sort_key,
                        tool_matrix)
+from .notebook import notebook_json
 from .refs import KINDS, find_citations, is_citekey, is_slug
 from .schema import LINK_FIELDS, MODELS
 from .signature import reference_signature
@@ -482,8 +483,7 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
             _write(docs, stem + ".html", html)
         written += 1
         if ref and site.records[ref]["kind"] == "tutorial":
-            _write(docs, stem + ".ipynb", json.dumps(notebook(site.records[ref]), indent=1, sort_keys=True,
-                                                     ensure_ascii=False) + "\n")
+            _write(docs, stem + ".ipynb", notebook_json(site.records[ref]))
         rec = site.records.get(ref) if ref else None
         search_docs.append({"url": stem + r.ext, "title": title, "kind": rec["kind"] if rec else "page",
                             "ref": ref or "", "aliases": (rec or {}).get("aliases") or [],

@@ -194,8 +194,7 @@ def test_run_misuse_and_unknown_methods(runner, tmp_path):
     assert unknown.exit_code == 1 and "kb run --list" in unknown.output
 
 
-@pytest.mark.parametrize("argv, missing", [(["run", "saliency-maps"], "torch"),
-                                           (["notebook", "grad-cam-heatmaps"], "nbformat")])
+@pytest.mark.parametrize("argv, missing", [(["run", "saliency-maps"], "torch")])
 def test_missing_extra_says_how_to_install_it(argv, missing, kb_root, tmp_path):
     code = (f"import sys; sys.modules[{missing!r}] = None\n"
             f"from kb.cli import main; sys.argv = ['kb', '--root', {str(kb_root)!r}, *{argv!r}, '--out', {str(tmp_path)!r}]\n"

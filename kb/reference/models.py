@@ -207,7 +207,7 @@ def make_repeated_sequences(n: int = 64, half: int = 10, vocab: int = 32, seed: 
 def make_induction_batch(n: int = 64, length: int = 24, vocab: int = 32, seed: int = 0) -> Tensor:
     """Random tokens with one segment repeated at a random offset and period (3 to ``length // 2``).
 
-    Because the period varies, copying needs content (previous-token + induction heads), not a
+    Because the period varies, copying needs content-based attention (induction heads), not a
     fixed positional offset.
     """
     g = generator(seed)
@@ -285,8 +285,11 @@ def _next_token_loss(logits: Tensor, tokens: Tensor) -> Tensor:
 def train_induction_transformer(seed: int = 0, n_steps: int = 600, half: int = 10, vocab: int = 32) -> Demo:
     """Train a 2-layer attention-only transformer on repeated random sequences (seconds on a CPU).
 
-    The second half is predictable only by copying: the model forms a previous-token head in
-    layer 1 and an induction head in layer 2 [@olsson2022context].
+    The second half is predictable only by copying, and the model forms induction heads in layer 2
+    (prefix-matching score far above chance) [@olsson2022context]. With seed 0 its layer-1 helper is
+    not a textbook previous-token head: one layer-1 head attends from each token back to that
+    token's earlier copy instead (see the attention-patterns tutorial), a reminder to score
+    candidate roles rather than assume the circuit.
     """
     model = AttentionOnlyTransformer(vocab=vocab, seed=seed)
     batches = lambda s: (make_induction_batch(64, 2 * half + 4, vocab, seed * 100003 + s),) * 2  # noqa: E731
