@@ -60,9 +60,7 @@ def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str
     vocab = model["vocabulary"]
     known_stems = cache.get("stems")
     if known_stems is None:
-        known_stems = cache["stems"] = {stem(w) for w in vocab} | set(model["method_idf"]) | set(model["goal_idf"])
-        for p in model["phrases"]:
-            known_stems.update(p[0])
+        known_stems = cache["stems"] = set(model["known_stems"])
     fixed, corrections = [], {}
     for t in toks:
         if len(t) < 4 or t.isdigit() or t in vocab or stem(t) in known_stems:

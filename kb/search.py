@@ -201,8 +201,14 @@ def build_query_model(records: list[dict]) -> dict:
                     vocabulary[t] = vocabulary.get(t, 0) + 1
     for word in acronyms:
         vocabulary.pop(word, None)
+    from .text import stem
+
+    # every stem the query can recognise, so a question's word needs no spelling correction
+    known = {stem(w) for w in vocabulary} | {t for m in methods for t in m["tf"]} | {t for g in goals for t in g["tf"]}
+    known.update(t for p in phrases for t in p[0])
     for w in STOPWORDS:
         vocabulary.setdefault(w, 1)
     return {"methods": methods, "method_idf": idf(methods), "goals": goals, "goal_idf": idf(goals),
             "architectures": architectures, "implies": implies, "phrases": phrases, "vocabulary": vocabulary,
+            "known_stems": sorted(known),
             "papers": {r["id"]: {"citation": r.get("citation"), "link": r.get("link")} for r in by_kind.get("paper", [])}}
