@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import Layout
-from .errors import KBError, Problem
+from .errors import KBError
 
 __all__ = ["Compiled", "compile_content", "fingerprint", "build_store", "current_store", "is_stale", "build_lock"]
 
@@ -35,14 +35,14 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     from .store import STORE_VERSION
     from .validate import Content, run_checks
 
-    on_file = None
-    if progress:
-        total = sum(1 for _ in content_files(layout.content))
-        progress("load", 0, total)
+    total = sum(1 for _ in content_files(layout.content)) if progress else 0
 
-        def on_file(done: int) -> None:
-            if done % 25 == 0 or done == total:
-                progress("load", done, total)
+    def on_file(done: int) -> None:
+        if progress and (done % 25 == 0 or done == total):
+            progress("load", done, total)
+
+    if progress:
+        progress("load", 0, total)
     cache = _read_json(layout.store / "parse-cache.json", {})
     if cache.get("version") != STORE_VERSION or cache.get("root") != str(layout.root):
         cache = {"version": STORE_VERSION, "root": str(layout.root), "files": {}}

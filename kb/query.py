@@ -6,10 +6,9 @@ comes from the records through the query model built with the store.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from .text import STOPWORDS, correct, deletes, stem, terms, tokens  # noqa: F401
+from .text import STOPWORDS, correct, deletes, stem, terms, tokens
 
 __all__ = ["Plan", "plan_query", "rank_methods", "answer", "FACETS"]
 

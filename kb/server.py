@@ -23,7 +23,7 @@ def create_app(root=None, auto_build: bool = False):  # noqa: C901 - one closure
     The server never builds: it answers from the current store and switches to a newer one as
     soon as a `kb build` elsewhere has put it in place.
     """
-    from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi import FastAPI, Query, Request
     from fastapi.responses import JSONResponse
 
     local = threading.local()

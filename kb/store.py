@@ -9,7 +9,7 @@ import json
 import sqlite3
 from typing import Any, Iterable
 
-__all__ = ["write_store", "Reader", "open_reader", "TABLES_SQL"]
+__all__ = ["write_store", "Reader", "open_reader", "STORE_VERSION"]
 
 STORE_VERSION = "1"
 

@@ -69,7 +69,7 @@ def make_tree(dest: Path) -> Path:
     tool = dest / "content" / "tool" / "captum.yaml"
     tool.write_text(tool.read_text().replace("gotchas: [Attributions depend on the baselines you pass.]",
                                              f"gotchas: ['Attributions depend on baselines {XSS}']")
-                    + f"body: 'Careful with <img src=x onerror=alert(1)> and `x < 0` in code.'\n")
+                    + "body: 'Careful with <img src=x onerror=alert(1)> and `x < 0` in code.'\n")
     return dest
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ._common import capture_outputs, forward_hooks, replace_output, resolve_module
-from .patching import Index, activation_patching
+from .patching import activation_patching
 
 __all__ = ["Component", "CircuitResult", "circuit_analysis"]
 
