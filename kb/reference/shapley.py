@@ -72,8 +72,8 @@ def kernel_shap(
     >>> class Game(torch.nn.Module):
     ...     def forward(self, x):
     ...         return (x[:, 0] * x[:, 1] + x[:, 2]).unsqueeze(1)
-    >>> kernel_shap(Game(), torch.ones(1, 3), 0, baselines=0.0, n_samples=8)
-    tensor([[0.5000, 0.5000, 1.0000]])
+    >>> kernel_shap(Game(), torch.ones(1, 3), 0, baselines=0.0, n_samples=8).tolist()
+    [[0.5, 0.5, 1.0]]
 
     References
     ----------
