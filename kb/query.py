@@ -181,7 +181,9 @@ def _negated(toks: list[str], reach: int = 2) -> set[int]:
         if t in NEGATIONS:
             taken, j = 0, i + 1
             while j < len(toks) and taken < reach:
-                if toks[j] in ("any", "a", "the", "t", "want", "need", "have", "use", "to", "of", "much"):
+                # fillers, and "or"/"and", which carry the negation on ("cannot backprop or change it")
+                if toks[j] in ("any", "a", "the", "t", "want", "need", "have", "use", "to", "of", "much", "or", "and",
+                               "nor"):
                     j += 1
                     continue
                 out.add(j)
@@ -195,10 +197,9 @@ def _architecture_from_words(toks: list[str], model: dict) -> tuple[str, str] | 
     (e.g. 'convolutional'), or to a family whose members share one parent (rnn for 'recurrent')."""
     archs = model["architectures"]
     owners: dict[str, set[str]] = {}
-    for ptoks, kind, ident in model["phrases"]:
-        if kind == "architecture":
-            for t in ptoks:
-                owners.setdefault(t, set()).add(ident)
+    for ident, arch in archs.items():
+        for t in arch.get("words", ()):
+            owners.setdefault(t, set()).add(ident)
     for t in toks:
         found = owners.get(t)
         if not found or len(t) < 4 or t in STOPWORDS:
@@ -230,17 +231,21 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
     results = []
     for m in methods:
         score, reasons, caveats = 0.0, [], []
+        # The best goal fit counts, not the sum: a method recommended for three loosely matched
+        # goals is not three times as relevant as the first choice for the goal the user asked.
+        fits = []
         for gid, strength in plan.goals:
             goal = goal_map.get(gid)
             if not goal:
                 continue
             if m["id"] in goal["recommended"]:
                 pos, n = goal["recommended"].index(m["id"]), len(goal["recommended"])
-                score += W_GOAL * strength * (1.0 - 0.6 * pos / max(n, 1))
+                fits.append(W_GOAL * strength * (1.0 - 0.6 * pos / max(n, 1)))
                 reasons.append(f"recommended for '{goal['name']}' (#{pos + 1}): {goal['why'][m['id']]}")
             elif gid in m["goals"]:
-                score += W_GOAL * strength * 0.35
+                fits.append(W_GOAL * strength * 0.35)
                 reasons.append(f"serves '{goal['name']}'")
+        score += max(fits, default=0.0)
         if m["id"] in plan.mentioned:
             score += W_MENTION
             reasons.insert(0, f"your question names it ('{plan.mentioned[m['id']]}')")

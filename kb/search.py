@@ -169,7 +169,10 @@ def build_query_model(records: list[dict]) -> dict:
         n = len(docs)
         return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
 
+    # distinctive words come from names and ids only: aliases such as "multi-layer perceptron" would
+    # make a generic word ("layer") name an architecture
     architectures = {a["id"]: {"name": a["name"], "parent": a.get("parent"), "modalities": a.get("modalities", []),
+                               "words": sorted(set(tokens(a["name"])) | set(tokens(a["id"]))),
                                "recommended": [x["method"] for x in a.get("recommended_methods", [])]}
                      for a in by_kind.get("architecture", [])}
     implies = {c["id"]: {k: v for k, v in c["implies"].items() if v} for c in by_kind.get("concept", []) if c.get("implies")}
