@@ -58,6 +58,15 @@ def _emit(data, fmt: str, text_fn) -> None:
         click.echo(text_fn(data))
 
 
+def _write_or_echo(text: str, out: str | None) -> None:
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
 def _notices(kb: KnowledgeBase) -> None:
     for note in kb.notices:
         click.echo(f"note: {note}", err=True)
@@ -315,12 +324,7 @@ def graph(kb, around, depth, fmt, out):
     """
     text = kb.graph(around, depth, fmt)
     _notices(kb)
-    if out:
-        from pathlib import Path
-
-        Path(out).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
+    _write_or_echo(text, out)
 
 
 @cli.command()
@@ -338,12 +342,7 @@ def bib(kb, refs, out):
     """
     text = kb.bib(refs)
     _notices(kb)
-    if out:
-        from pathlib import Path
-
-        Path(out).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
+    _write_or_echo(text, out)
 
 
 

@@ -53,6 +53,21 @@ def induction(demo_cache) -> models.Demo:
     return _cached(demo_cache, "induction-transformer", models.train_induction_transformer)
 
 
+@pytest.fixture(scope="session")
+def runs(induction):
+    """The induction model with clean repeated sequences, a corrupted copy (first half scrambled),
+    and the metric: mean log-probability of the correct token over the predictable second half."""
+    tokens, half = induction.inputs, induction.info["half"]
+    g = torch.Generator().manual_seed(5)
+    corrupted = tokens.clone()
+    corrupted[:, :half] = torch.rand(len(tokens), 32, generator=g).argsort(1)[:, :half]
+
+    def logprob(logits):
+        return logits[:, half - 1:-1].log_softmax(-1).gather(-1, tokens[:, half:, None]).mean()
+
+    return induction.model, tokens, corrupted, logprob, half
+
+
 @pytest.fixture(params=[0, 1], ids=["seed0", "seed1"])
 def seed(request) -> int:
     return request.param

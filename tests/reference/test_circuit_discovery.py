@@ -11,19 +11,6 @@ from kb.reference.patching import activation_patching
 HEADS = [(f"blocks.{layer}.attn.head_out", (slice(None), slice(None), head)) for layer in range(2) for head in range(2)]
 
 
-@pytest.fixture(scope="module")
-def runs(induction):
-    tokens, half = induction.inputs, induction.info["half"]
-    g = torch.Generator().manual_seed(5)
-    corrupted = tokens.clone()
-    corrupted[:, :half] = torch.rand(len(tokens), 32, generator=g).argsort(1)[:, :half]
-
-    def logprob(logits):
-        return logits[:, half - 1:-1].log_softmax(-1).gather(-1, tokens[:, half:, None]).mean()
-
-    return induction.model, tokens, corrupted, logprob, half
-
-
 def test_attribution_patching_is_exact_for_a_linear_metric(runs):
     model, clean, corrupted, _, half = runs
     target = clean[:, half:]

@@ -10,20 +10,6 @@ from kb.reference import (ablation, activation_patching, attention_patterns, att
 from kb.reference._common import forward_hooks
 
 
-@pytest.fixture(scope="module")
-def runs(induction):
-    tokens = induction.inputs
-    half = induction.info["half"]
-    g = torch.Generator().manual_seed(5)
-    corrupted = tokens.clone()
-    corrupted[:, :half] = torch.rand(len(tokens), 32, generator=g).argsort(1)[:, :half]
-
-    def logprob(logits):
-        return logits[:, half - 1:-1].log_softmax(-1).gather(-1, tokens[:, half:, None]).mean()
-
-    return induction.model, tokens, corrupted, logprob, half
-
-
 def test_patching_every_position_restores_the_clean_output(runs):
     model, clean, corrupted, logprob, _ = runs
     with torch.no_grad():
