@@ -105,6 +105,18 @@ def replace_output(fn: Callable[[Tensor], Tensor]) -> Callable:
     return hook
 
 
+def patch_output(value: Tensor, index=None) -> Callable[[Tensor], Tensor]:
+    """Output transform writing ``value`` (or only ``value[index]``) into the running activation."""
+    if index is None:
+        return lambda out: value
+
+    def fn(out: Tensor) -> Tensor:
+        out = out.clone()
+        out[index] = value[index]
+        return out
+    return fn
+
+
 def generator(seed: int) -> torch.Generator:
     """A CPU random generator seeded explicitly (no global RNG state is touched)."""
     return torch.Generator().manual_seed(int(seed))

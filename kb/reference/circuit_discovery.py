@@ -8,21 +8,11 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._common import capture_outputs, forward_hooks, replace_output, resolve_module
+from ._common import capture_outputs, forward_hooks, patch_output, replace_output, resolve_module
 from .patching import Index
 
 __all__ = ["attribution_patching", "ACDCResult", "acdc", "kl_to_clean"]
 
-
-def _patch(value: Tensor, index: Index | None) -> Callable[[Tensor], Tensor]:
-    """Output transform writing ``value`` (or only ``value[index]``) into the running activation."""
-    def fn(out: Tensor) -> Tensor:
-        if index is None:
-            return value
-        out = out.clone()
-        out[index] = value[index]
-        return out
-    return fn
 
 
 def attribution_patching(
@@ -123,7 +113,7 @@ def acdc(
     corrupt_values = [s[-1] for s in store]
 
     def run(removed: list[int]) -> float:
-        hooks = [(modules[i], replace_output(_patch(corrupt_values[i], components[i][1]))) for i in removed]
+        hooks = [(modules[i], replace_output(patch_output(corrupt_values[i], components[i][1]))) for i in removed]
         with torch.no_grad(), forward_hooks(hooks):
             return float(metric(model(clean)))
 

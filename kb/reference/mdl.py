@@ -7,10 +7,11 @@ import math
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
 from ._common import generator
+from .probes import train_linear_probe
 
 __all__ = ["MDLResult", "mdl_probe"]
 
@@ -29,22 +30,6 @@ class MDLResult:
     blocks: list
     cuts: list
 
-
-def _fit_probe(x: Tensor, y: Tensor, n_classes: int, l2: float, n_iter: int) -> nn.Linear:
-    """Logistic-regression probe with all ``n_classes`` outputs (a block may lack some classes), L-BFGS."""
-    probe = nn.Linear(x.shape[1], n_classes)
-    with torch.no_grad():
-        probe.weight.zero_(), probe.bias.zero_()
-    opt = torch.optim.LBFGS(probe.parameters(), lr=1, max_iter=n_iter, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(probe(x), y) + l2 * probe.weight.square().sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return probe
 
 
 def mdl_probe(
@@ -81,7 +66,7 @@ def mdl_probe(
     cuts = sorted({max(1, min(n, round(f * n))) for f in fractions} | {n})
     blocks = [cuts[0] * math.log2(k)]
     for start, end in zip(cuts[:-1], cuts[1:]):
-        probe = _fit_probe(x[:start], y[:start], k, l2, n_iter)
+        probe = train_linear_probe(x[:start], y[:start], l2, n_iter, n_classes=k)
         with torch.no_grad():
             nats = F.cross_entropy(probe(x[start:end]), y[start:end], reduction="sum")
         blocks.append(float(nats) / math.log(2))

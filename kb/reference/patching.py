@@ -7,22 +7,13 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._common import capture_outputs, forward_hooks, generator, replace_output, resolve_module
+from ._common import (capture_outputs, forward_hooks, generator, patch_output, replace_output,
+                      resolve_module)
 
 __all__ = ["activation_patching", "patching_sweep", "path_patching", "causal_tracing", "ablation"]
 
 Index = Any  # anything valid in ``tensor[index]``: a slice tuple, an int, a bool mask
 
-
-def _patch(clean: Tensor, index: Index | None) -> Callable[[Tensor], Tensor]:
-    """Output transform writing ``clean`` (or only ``clean[index]``) into the running activation."""
-    if index is None:
-        return lambda out: clean
-    def fn(out):
-        out = out.clone()
-        out[index] = clean[index]
-        return out
-    return fn
 
 
 def activation_patching(
@@ -57,7 +48,7 @@ def activation_patching(
     with torch.no_grad():
         with capture_outputs([module], detach=True) as store:
             model(clean)
-        with forward_hooks([(module, replace_output(_patch(store[0][-1], index)))]):
+        with forward_hooks([(module, replace_output(patch_output(store[0][-1], index)))]):
             out = model(corrupted)
     return float(metric(out))
 
@@ -106,8 +97,8 @@ def path_patching(
         with capture_outputs(frozen, detach=True) as corrupt_store:
             model(corrupted)
         received: list[tuple] = []
-        hooks = [(send, replace_output(_patch(clean_store[0][-1], sender_index)))]
-        hooks += [(m, replace_output(_patch(store[-1], None))) for m, store in zip(frozen, corrupt_store)]
+        hooks = [(send, replace_output(patch_output(clean_store[0][-1], sender_index)))]
+        hooks += [(m, replace_output(patch_output(store[-1], None))) for m, store in zip(frozen, corrupt_store)]
         with forward_hooks(hooks), forward_hooks(
                 [(recv, lambda _m, args: received.append(tuple(a.detach() for a in args)))], pre=True):
             model(corrupted)

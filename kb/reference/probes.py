@@ -26,17 +26,19 @@ __all__ = [
 ]
 
 
-def train_linear_probe(features: Tensor, labels: Tensor, l2: float = 1e-3, n_iter: int = 100) -> nn.Linear:
+def train_linear_probe(features: Tensor, labels: Tensor, l2: float = 1e-3, n_iter: int = 100,
+                       n_classes: int | None = None) -> nn.Linear:
     """Multinomial logistic regression ``softmax(W h + b)`` fitted full-batch with L-BFGS.
 
     Deterministic (no sampling); ``l2`` is the weight penalty (the bias is not penalised).
+    ``n_classes`` defaults to ``labels.max() + 1``; pass it when a subset may lack some classes.
 
     References
     ----------
     [@hewitt2019designing]
     """
     x = features.detach().float()
-    probe = nn.Linear(x.shape[1], int(labels.max()) + 1)
+    probe = nn.Linear(x.shape[1], n_classes or int(labels.max()) + 1)
     with torch.no_grad():
         probe.weight.zero_(), probe.bias.zero_()
     opt = torch.optim.LBFGS(probe.parameters(), lr=1, max_iter=n_iter, line_search_fn="strong_wolfe")
