@@ -124,7 +124,7 @@ def _weighted_terms(record: dict, fields: dict[str, float]) -> dict[str, float]:
     for fld, weight in fields.items():
         for term in terms(_flat(record.get(fld)).replace("-", " ")):
             tf[term] = tf.get(term, 0.0) + weight
-    return tf
+    return {t: round(w, 2) for t, w in tf.items()}  # rounded: the model is read on every cold query
 
 
 def build_query_model(records: list[dict]) -> dict:
@@ -167,7 +167,7 @@ def build_query_model(records: list[dict]) -> dict:
             for t in d["tf"]:
                 df[t] = df.get(t, 0) + 1
         n = len(docs)
-        return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        return {t: round(math.log(1 + (n - c + 0.5) / (c + 0.5)), 4) for t, c in df.items()}
 
     # distinctive words come from names and ids only: aliases such as "multi-layer perceptron" would
     # make a generic word ("layer") name an architecture

@@ -11,7 +11,20 @@ from typing import Any, Iterable
 
 __all__ = ["write_store", "Reader", "open_reader", "STORE_VERSION"]
 
-STORE_VERSION = "1"
+def _store_version() -> str:
+    """The store format: a digest of the modules that decide what a build writes. A store or parse
+    cache written by other code is stale, so upgrading interp-kb rebuilds instead of misreading."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.blake2b(digest_size=8)
+    for name in ("store.py", "search.py", "schema.py", "load.py", "bib.py", "graph.py", "build.py", "text.py"):
+        h.update((here / name).read_bytes())
+    return "2-" + h.hexdigest()
+
+
+STORE_VERSION = _store_version()
 
 
 def _tables():
@@ -77,7 +90,8 @@ def write_store(url: str, records: Iterable[dict], edges: Iterable[tuple[str, st
             edge_rows = [{"source": s, "target": t, "relation": rel, "field": f} for s, t, rel, f in edges]
             if edge_rows:
                 conn.execute(insert(EdgeRow.__table__), edge_rows)
-            conn.execute(insert(MetaRow.__table__), [{"key": k, "value": json.dumps(v)} for k, v in meta.items()])
+            conn.execute(insert(MetaRow.__table__), [{"key": k, "value": json.dumps(v, separators=(",", ":"))}
+                                                     for k, v in meta.items()])
     finally:
         engine.dispose()
 
