@@ -189,3 +189,15 @@ def test_committed_schemas_match_the_models(tmp_path, runner):
     committed = Path(__file__).resolve().parent.parent / "schemas"
     for fresh in sorted(tmp_path.glob("*.schema.json")):
         assert (committed / fresh.name).read_text() == fresh.read_text(), f"{fresh.name} is stale"
+
+
+def test_a_store_written_by_other_code_is_rebuilt(minimal, monkeypatch):
+    import kb.store
+    from kb.build import is_stale
+
+    kb_ = KnowledgeBase(minimal)
+    kb_.build()
+    assert not is_stale(kb_.layout)
+    monkeypatch.setattr(kb.store, "STORE_VERSION", "older-format")
+    assert is_stale(kb_.layout)  # so the next reader rebuilds rather than misreading the old format
+    assert KnowledgeBase(minimal).query("explain my cnn prediction")["results"]
