@@ -16,8 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from . import (attention, attribution, cam, circuits, dynamics, embedding, lens, models,  # noqa: E402
-               patching, probes, sae, shapley, similarity, visualization)
+from . import (alignment, attention, attribution, blackbox, cam, circuit_discovery, circuits,  # noqa: E402
+               counterfactual, dissection, dynamics, editing, embedding, influence, lens, mdl, models, patching,
+               probes, sae, shapley, similarity, visualization)
 from .lrp import lrp as _lrp  # noqa: E402  (the package re-exports the function under the module's name)
 from .tcav import tcav as _tcav  # noqa: E402
 
@@ -704,3 +705,200 @@ def _run_tcav(out_dir, cache):
     1, the CAV captures something they share (elongated strokes) more than the concept's name (horizontal);
     compare with CAVs trained on random image sets before reading a score as evidence."""
     return _result(fig, out_dir, "tcav", reading, {f"score_{c}": s for c, s in zip(("hbar", "vbar", "square"), scores)})
+
+
+# --- black-box explanations ------------------------------------------------------------------------------
+
+@_runner("rise", "shapes-cnn", "RISE saliency from 2000 random masks, one image per class")
+def _run_rise(out_dir, cache):
+    demo = demo_model("shapes-cnn", cache)
+    x, y = demo.inputs, demo.labels
+    idx = torch.stack([(y == c).nonzero()[0, 0] for c in range(3)])
+    xs, ys = x[idx], y[idx]
+    sal = blackbox.rise(demo.model, xs, ys, n_masks=2000)[:, 0]  # (3, H, W), expected class probability
+    inside = xs[:, 0] > 0.5
+    hits, contrast = [], []
+    for k in range(3):
+        top = sal[k].flatten().topk(int(inside[k].sum())).indices
+        hits.append(float(inside[k].flatten()[top].float().mean()))
+        contrast.append(float(sal[k][inside[k]].mean() - sal[k][~inside[k]].mean()))
+    with torch.no_grad():
+        blank = demo.model(torch.zeros(1, 1, 16, 16)).softmax(1)[0]
+    fig, axes = plt.subplots(2, 3, figsize=(6, 4))
+    for k in range(3):
+        axes[0, k].imshow(xs[k, 0], cmap="gray")
+        axes[0, k].set_title(models.SHAPE_CLASSES[k], fontsize=8)
+        im = axes[1, k].imshow(sal[k], cmap="viridis")
+        axes[1, k].set_title(f"range {float(sal[k].min()):.2f}-{float(sal[k].max()):.2f}", fontsize=8)
+        fig.colorbar(im, ax=axes[1, k], fraction=0.046)
+        for ax in axes[:, k]:
+            ax.axis("off")
+    fig.suptitle("RISE on the shapes CNN (expected class probability when a pixel is visible)", fontsize=9)
+    flat = [models.SHAPE_CLASSES[k] for k in range(3) if contrast[k] < 0.05]
+    default = models.SHAPE_CLASSES[int(blank.argmax())]
+    reading = f"""RISE multiplies each image by 2000 smooth random masks (half the pixels visible on average)
+    and credits each pixel with the class probability averaged over the masks that show it. Among the
+    pixels RISE ranks highest, the share lying on the shape is {', '.join(f'{models.SHAPE_CLASSES[k]} {hits[k]:.0%}' for k in range(3))};
+    the mean saliency inside the shape exceeds the background's by {', '.join(f'{c:+.2f}' for c in contrast)}.
+    {f"The {', '.join(flat)} map is nearly flat: a blank image is already classified {default} with probability {float(blank.max()):.2f}, so hiding pixels cannot lower that class's probability and RISE has nothing to credit. " if flat else ""}Being
+    black-box, RISE needs only forward passes, but its map is bounded by what masking can change:
+    where the masked image keeps the prediction, the explanation is uninformative rather than wrong."""
+    return _result(fig, out_dir, "rise", reading,
+                   {**{f"top_pixels_on_shape_{c}": h for c, h in zip(("hbar", "vbar", "square"), hits)},
+                    **{f"contrast_{c}": v for c, v in zip(("hbar", "vbar", "square"), contrast)},
+                    "blank_image_max_prob": float(blank.max())})
+
+
+TABULAR_FEATURES = [f"x{j}" for j in range(8)]
+
+
+@_runner("anchors", "tabular-mlp", "Anchors rules (precision >= 0.95) for eight test rows")
+def _run_anchors(out_dir, cache):
+    demo = demo_model("tabular-mlp", cache)
+    data = models.make_tabular_data(2000, seed=2)[0]
+    rows = demo.inputs[:8]
+    res = blackbox.anchors(demo.model, rows, data=data, n_samples=300, seed=0)
+    found = res.precision >= 0.95
+    mask = res.mask.float()
+    informative = float(res.mask[found, :4].sum() / res.mask[found].sum().clamp_min(1))
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.imshow(mask, cmap="Blues", vmin=0, vmax=1.6, aspect="auto")
+    for i in range(len(rows)):
+        for j in range(8):
+            if res.mask[i, j]:
+                lo, hi = float(res.lower[i, j]), float(res.upper[i, j])
+                txt = f">= {lo:.2f}" if hi == float("inf") else f"< {hi:.2f}" if lo == -float("inf") else f"{lo:.1f}..{hi:.1f}"
+                ax.text(j, i, txt, ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(8), TABULAR_FEATURES)
+    ax.set_yticks(range(len(rows)), [f"class {int(t)}: prec {float(p):.2f}, cov {float(c):.1%}"
+                                     for t, p, c in zip(res.target, res.precision, res.coverage)], fontsize=7)
+    ax.set_title("anchor rules: features held in the row's quartile bin", fontsize=9)
+    failed = (~found).nonzero().flatten().tolist()
+    with torch.no_grad():
+        confidence = demo.model(rows).softmax(1).max(1).values
+    fail_note = (f"""{'Rows' if len(failed) > 1 else 'Row'} {', '.join(str(i) for i in failed)} {'get' if len(failed) > 1 else 'gets'}
+        no anchor: even holding all eight features in the row's bins keeps the prediction on only
+        {', '.join(f'{float(res.precision[i]):.0%}' for i in failed)} of samples, although the MLP is confident at the row
+        itself (probability {', '.join(f'{float(confidence[i]):.2f}' for i in failed)}). The box of quartile bins around it
+        straddles a decision boundary: the discretisation, not the model, is too coarse there. """ if failed else "")
+    cov = res.coverage[found] if found.any() else torch.zeros(1)
+    reading = f"""Anchors searches, for each of eight test rows, for the shortest rule 'these features stay in the row's
+    quartile bins' under which the MLP keeps its prediction on at least 95% of perturbed samples. {int(found.sum())}
+    of 8 rows get such a rule, with {float(res.mask[found].sum(1).float().mean()) if found.any() else 0:.1f} features on average
+    and precision {float(res.precision[found].mean()) if found.any() else 0:.2f}; {informative:.0%} of the features the rules
+    use are among x0-x3, the ones that decide the class (x4-x7 are noise). {fail_note}Each rule covers only
+    {float(cov.min()):.1%} to {float(cov.max()):.1%} of the data: an anchor is a local, sufficient condition for one
+    prediction and says nothing about rows outside its box."""
+    return _result(fig, out_dir, "anchors", reading,
+                   {"n_anchored": int(found.sum()), "mean_precision": float(res.precision[found].mean()) if found.any() else 0.0,
+                    "mean_coverage": float(res.coverage[found].mean()) if found.any() else 0.0,
+                    "share_informative_features": informative})
+
+
+@_runner("permutation-feature-importance", "tabular-mlp", "accuracy drop when each feature is shuffled")
+def _run_permutation_importance(out_dir, cache):
+    demo = demo_model("tabular-mlp", cache)
+    x, y = demo.inputs, demo.labels
+    n_repeats = 10
+    imp = blackbox.permutation_feature_importance(demo.model, x, y, n_repeats=n_repeats)
+    # a second set of permutations shows the sampling error of the scores
+    again = blackbox.permutation_feature_importance(demo.model, x, y, n_repeats=n_repeats, seed=1)
+    with torch.no_grad():
+        base = float((demo.model(x).argmax(1) == y).float().mean())
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    ax.bar([j - 0.2 for j in range(8)], imp, 0.4, label="seed 0")
+    ax.bar([j + 0.2 for j in range(8)], again, 0.4, label="seed 1")
+    ax.set_xticks(range(8), TABULAR_FEATURES), ax.set_ylabel("accuracy drop"), ax.legend(fontsize=7)
+    ax.set_title(f"permutation importance (test accuracy {base:.2f})", fontsize=9)
+    noise = float(imp[4:].abs().max())
+    order = [TABULAR_FEATURES[j] for j in imp.argsort(descending=True)[:4].tolist()]
+    reading = f"""Each feature of the 512 test rows is shuffled ({n_repeats} permutations) and the MLP's accuracy,
+    {base:.2f} on intact data, is re-measured. Shuffling x0-x3 costs {', '.join(f'{v:.2f}' for v in imp[:4].tolist())}
+    accuracy (ranked {', '.join(order)}); the noise features x4-x7 cost at most {noise:.3f}, and a second set of
+    permutations changes any score by at most {float((imp - again).abs().max()):.3f}.
+    {'x0 ranks first because it enters two of the three class scores. ' if order[0] == 'x0' else ''}Permutation breaks a feature's correlations with the others, so with
+    correlated inputs it queries the model off the data distribution; it measures reliance on a feature, not
+    the feature's effect in the world."""
+    return _result(fig, out_dir, "permutation-feature-importance", reading,
+                   {**{f"importance_x{j}": float(imp[j]) for j in range(8)}, "base_accuracy": base})
+
+
+@_runner("partial-dependence", "tabular-mlp", "partial dependence and ICE curves of class probabilities")
+def _run_partial_dependence(out_dir, cache):
+    demo = demo_model("tabular-mlp", cache)
+    x = demo.inputs
+    panels = [(2, 3), (0, 0), (2, 5)]
+    curves = [blackbox.partial_dependence(demo.model, x, c, feature=f, probs=True) for c, f in panels]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.8), sharey=True)
+    ranges, spread = [], []
+    for ax, (c, f), pd in zip(axes, panels, curves):
+        ax.plot(pd.grid, pd.ice[:60].T, color="0.75", lw=0.5)
+        ax.plot(pd.grid, pd.average, color="tab:red", lw=2)
+        ax.set_xlabel(f"x{f}"), ax.set_title(f"P(class {c}) vs x{f}", fontsize=9)
+        ranges.append(float(pd.average.max() - pd.average.min()))
+        centred = pd.ice - pd.ice[:, :1]  # ICE curves anchored at the first grid point
+        spread.append(float((centred - centred.mean(0)).std(0).mean()))
+    axes[0].set_ylabel("probability")
+    reading = f"""Grey: individual conditional expectation (ICE) curves, the class probability of single test
+    rows as one feature sweeps its 5th-95th percentile; red: their mean, the partial dependence. The
+    probability of class 2 (decided by 1.5 x3) rises by {ranges[0]:.2f} across x3; class 0 (x0 + x1 against
+    x2 - x0) moves by {ranges[1]:.2f} across x0; the noise feature x5 moves class 2 by only {ranges[2]:.3f}.
+    Anchored at the left end, ICE curves scatter around their mean by {', '.join(f'{s:.2f}' for s in spread)}
+    (same order): the rows disagree where a feature's effect depends on the others, which the average
+    hides, so read the PD curve together with its ICE curves. PD also evaluates the model at feature
+    combinations the data may never contain when features are correlated."""
+    return _result(fig, out_dir, "partial-dependence", reading,
+                   {"pd_range_class2_x3": ranges[0], "pd_range_class0_x0": ranges[1], "pd_range_class2_x5": ranges[2],
+                    "ice_spread_class2_x3": spread[0], "ice_spread_class0_x0": spread[1]})
+
+
+@_runner("counterfactual-explanations", "tabular-mlp", "sparse counterfactuals (MAD-weighted L1) towards another class")
+def _run_counterfactuals(out_dir, cache):
+    demo = demo_model("tabular-mlp", cache)
+    x = demo.inputs[:64]
+    with torch.no_grad():
+        target = (demo.model(x).argmax(1) + 1) % 3
+    xtr, ytr = models.make_tabular_data(1024)
+    mad = counterfactual.median_absolute_deviation(xtr)
+    nearest = (torch.cdist(x / mad, xtr / mad, p=1).masked_fill(target[:, None] != ytr[None], float("inf"))
+               .min(1).values)
+    runs = {}
+    for lam in (0.05, 0.5):
+        cf = counterfactual.counterfactual_explanation(demo.model, x, target, lam=lam, mad=mad)
+        with torch.no_grad():
+            probs = demo.model(cf).softmax(1)
+        change = cf - x
+        runs[lam] = dict(success=float((probs.argmax(1) == target).float().mean()),
+                         prob=float(probs.gather(1, target[:, None]).median()),
+                         p10=float(probs.gather(1, target[:, None]).quantile(0.1)),
+                         moved=(change != 0).float(), dist=(change.abs() / mad).sum(1))
+    a, b = runs[0.05], runs[0.5]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    axes[0].bar(TABULAR_FEATURES, a["moved"].mean(0))
+    axes[0].set_ylabel("share of counterfactuals changing it"), axes[0].set_ylim(0, 1)
+    axes[0].set_title("features changed (lam = 0.05)", fontsize=9)
+    for lam, r in runs.items():
+        axes[1].scatter(nearest, r["dist"], s=8, label=f"lam = {lam}")
+    lim = float(max(nearest.max(), a["dist"].max()))
+    axes[1].plot([0, lim], [0, lim], "k--", lw=0.8)
+    axes[1].set_xlabel("to nearest training row of target class"), axes[1].set_ylabel("to counterfactual")
+    axes[1].set_title("L1 distance in MAD units", fontsize=9), axes[1].legend(fontsize=7)
+    noise = float(a["moved"][:, 4:].mean())
+    reading = f"""For 64 test rows, proximal gradient descent finds a nearby input, in MAD-weighted L1 distance,
+    that the MLP assigns to the next class (predicted class + 1 mod 3). With the distance price lam = 0.05,
+    {a['success']:.0%} of the counterfactuals reach their target class; each changes
+    {float(a['moved'].sum(1).mean()):.1f} of 8 features on average and {'never' if noise == 0 else 'rarely'} the noise
+    features x4-x7 ({noise:.0%} of them moved), because the L1 step leaves a feature exactly in place unless the
+    model's gradient pulls on it harder than its price. The median counterfactual lies {float(a['dist'].median()):.1f}
+    MAD units from its row (the nearest training row of the target class: {float(nearest.median()):.1f}) and gets a
+    median target probability of {a['prob']:.2f} (10th percentile {a['p10']:.2f}). Raising the price to lam = 0.5
+    brings the median distance to {float(b['dist'].median()):.1f} with {b['success']:.0%} still reaching the class
+    (target probability: median {b['prob']:.2f}, 10th percentile {b['p10']:.2f}): the MLP's logits are steep near
+    its decision boundaries, so a counterfactual a little past one is already predicted confidently, and
+    confidence says nothing about how far the change is. Nothing here keeps the counterfactual on the data
+    distribution."""
+    return _result(fig, out_dir, "counterfactual-explanations", reading,
+                   {"success_rate": a["success"], "median_target_probability": a["prob"],
+                    "mean_features_changed": float(a["moved"].sum(1).mean()), "noise_features_moved": noise,
+                    "median_distance": float(a["dist"].median()), "median_nearest_training_row": float(nearest.median()),
+                    "median_distance_lam_0.5": float(b["dist"].median()), "median_target_probability_lam_0.5": b["prob"]})
