@@ -1138,3 +1138,228 @@ def _run_rome(out_dir, cache):
                    {"edits_succeeded": success["ROME (key covariance)"], "kept_rome": float(rome_kept.mean()),
                     "kept_rome_worst": float(rome_kept.min()), "kept_identity_covariance": float(naive_kept.mean()),
                     "edit_share_flipped_rows": med_flipped, "edit_share_all_rows": med_all})
+
+
+# --- causal abstraction -------------------------------------------------------------------------------------
+
+@_runner("distributed-alignment-search", "tabular-mlp", "DAS: a learned direction per layer that carries the class-2 score")
+def _run_das(out_dir, cache):
+    demo = demo_model("tabular-mlp", cache)
+    m = demo.model
+
+    def counterfactual_label(base, source):  # the task's causal model with s2 = 1.5 x3 taken from the source
+        scores = torch.stack([base[:, 0] + base[:, 1], base[:, 2] - base[:, 0], 1.5 * source[:, 3]], 1)
+        return scores.argmax(1)
+
+    xb, xs = models.make_tabular_data(2048, seed=11)[0], models.make_tabular_data(2048, seed=12)[0]
+    tb, ts = models.make_tabular_data(512, seed=13)[0], models.make_tabular_data(512, seed=14)[0]
+    labels, test_labels = counterfactual_label(xb, xs), counterfactual_label(tb, ts)
+    with torch.no_grad():
+        base_pred = m(tb).argmax(1)
+    changes = test_labels != base_pred
+    null = float((base_pred == test_labels).float().mean())  # no intervention at all
+    layers = {"pre-ReLU 1": "0", "hidden 1": "1", "hidden 2": "3"}
+    iia, iia_changed, best_unit = {}, {}, {}
+    for name, layer in layers.items():
+        res = alignment.distributed_alignment_search(m, layer, xb, xs, labels, k=1, test=(tb, ts, test_labels))
+        with torch.no_grad():
+            pred = alignment.interchange_intervention(m, layer, tb, ts, res.subspace).argmax(1)
+            width = res.rotation.shape[0]
+            units = [float((alignment.interchange_intervention(m, layer, tb, ts, torch.eye(width)[j:j + 1]).argmax(1)
+                            == test_labels).float().mean()) for j in range(width)]
+        iia[name], iia_changed[name], best_unit[name] = res.accuracy, float((pred == test_labels)[changes].float().mean()), max(units)
+    names = list(layers)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar([i - 0.27 for i in range(3)], [iia[n] for n in names], 0.27, label="DAS direction (k=1)")
+    ax.bar([i for i in range(3)], [iia_changed[n] for n in names], 0.27, label="DAS, pairs whose label changes")
+    ax.bar([i + 0.27 for i in range(3)], [best_unit[n] for n in names], 0.27, label="best single unit")
+    ax.axhline(null, color="k", ls="--", lw=0.8, label="no intervention")
+    ax.set_xticks(range(3), names), ax.set_ylabel("interchange-intervention accuracy"), ax.set_ylim(0, 1)
+    ax.legend(fontsize=6, loc="lower right")
+    best = max(names, key=lambda n: iia[n])
+    w = torch.nn.functional.normalize(m[0].weight.detach(), dim=0)  # unit input columns of layer 1
+    overlap = float((w[:, 3] @ w).abs()[torch.arange(8) != 3].max())
+    reading = f"""The task's causal model scores the classes as (x0 + x1, x2 - x0, 1.5 x3). DAS learns a rotation of
+    one layer of the MLP such that copying a single rotated coordinate from a source input into a base
+    input makes the network output the causal model's answer with the class-2 score taken from the source.
+    On 512 held-out pairs, interchange-intervention accuracy is {', '.join(f'{iia[n]:.2f}' for n in names)} at
+    the pre-activation of layer 1, hidden layer 1 and hidden layer 2, against {null:.2f} when nothing is swapped
+    (for {1 - float(changes.float().mean()):.0%} of pairs the source's x3 should not change the class) and
+    at most {max(best_unit.values()):.2f} for the best single unit. On the pairs whose label the swap should change,
+    the learned direction gets {', '.join(f'{iia_changed[n]:.2f}' for n in names)}. The best alignment is at {best};
+    {'a one-dimensional subspace carries the variable there almost completely' if iia_changed[best] > 0.9 else
+     f"even there one direction carries the variable only in part: x3 enters layer 1 along a weight column whose cosine with another feature's column reaches {overlap:.2f}, so swapping any single direction also moves other features, and the ReLUs bend the representation further"}.
+    IIA, not probe accuracy, is the evidence: the swap changes the output the way the causal model says."""
+    return _result(fig, out_dir, "distributed-alignment-search", reading,
+                   {**{f"iia_{n.replace(' ', '_').replace('-', '_')}": iia[n] for n in names},
+                    **{f"iia_changed_{n.replace(' ', '_').replace('-', '_')}": iia_changed[n] for n in names},
+                    "iia_no_intervention": null, "iia_best_unit": max(best_unit.values()), "x3_column_max_overlap": overlap})
+
+
+# --- editing and circuit discovery on the induction transformer -------------------------------------------
+
+def _two_token_prompts(a: int = 3, b: int = 7, n: int = 64):
+    """Ten-token contexts holding tokens ``a`` and ``b`` once each (never last), then ``a`` or ``b``; the
+    tokens that follow a and b in the context (what induction copies) ``x_tok`` and ``y_tok``."""
+    g = torch.Generator().manual_seed(0)
+    others = torch.tensor([t for t in range(32) if t not in (a, b)])
+    rows = []
+    for _ in range(n):
+        rest = iter(others[torch.randperm(len(others), generator=g)[:8]].tolist())
+        pa, pb = torch.randperm(9, generator=g)[:2].tolist()
+        rows.append([a if i == pa else b if i == pb else next(rest) for i in range(10)])
+    first = torch.tensor(rows)
+    after = lambda tok: first[torch.arange(n), (first == tok).float().argmax(1) + 1]  # noqa: E731
+    return torch.cat([first, torch.full((n, 1), a)], 1), torch.cat([first, torch.full((n, 1), b)], 1), after(a), after(b)
+
+
+@_runner("steering-vectors", "induction-transformer", "adding a prompt contrast to the residual stream at three depths")
+def _run_steering(out_dir, cache):
+    demo = demo_model("induction-transformer", cache)
+    m = demo.model
+    ends_a, ends_b, x_tok, y_tok = _two_token_prompts()
+    coefs = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]
+    layers = ["embed", "blocks.0", "blocks.1"]
+    to_x, to_y = {}, {}
+    for layer in layers:
+        v = editing.steering_vector(m, ends_a, ends_b, layer, position=-1)
+        to_x[layer], to_y[layer] = [], []
+        for c in coefs:
+            with torch.no_grad(), editing.add_steering(m, layer, v, c, position=-1):
+                pred = m(ends_b)[:, -1].argmax(1)
+            to_x[layer].append(float((pred == x_tok).float().mean()))
+            to_y[layer].append(float((pred == y_tok).float().mean()))
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    for layer, colour in zip(layers, ("tab:blue", "tab:orange", "tab:green")):
+        ax.plot(coefs, to_x[layer], marker="o", color=colour, label=f"{layer}: predicts X")
+        ax.plot(coefs, to_y[layer], ls="--", color=colour, label=f"{layer}: predicts Y")
+    ax.set_xlabel("steering coefficient"), ax.set_ylabel("share of prompts"), ax.legend(fontsize=6)
+    one = coefs.index(1.0)
+    peak = max(range(len(coefs)), key=lambda i: to_x["embed"][i])
+    late = max(max(to_x["blocks.0"]), max(to_x["blocks.1"]))
+    reading = f"""Each prompt holds tokens a and b once, followed by X and Y, and ends in b, so the induction model
+    predicts Y (unsteered: {to_y['embed'][0]:.0%} of 64 prompts). The steering vector is the mean residual
+    stream of the same prompts ending in a minus that of those ending in b, taken at the last position and added
+    there. Added to the embedding (where it is exactly emb(a) - emb(b)), it makes the model predict X, the
+    token after a, on {to_x['embed'][one]:.0%} of prompts at coefficient 1{'' if peak == one else f", {to_x['embed'][peak]:.0%} at coefficient {coefs[peak]}"};
+    at 2 it overshoots and X falls to {to_x['embed'][-1]:.0%}. The same contrast added after layer 1 or layer 2
+    makes X the prediction on at most {late:.0%} of prompts at any coefficient. That fits how this model copies:
+    a layer-1 head already attends from the last token to its earlier occurrence, so once layer 1 has run,
+    changing the token's identity in the residual stream no longer changes what is looked up. Where a steering vector is added matters as much as what it is."""
+    return _result(fig, out_dir, "steering-vectors", reading,
+                   {"unsteered_predicts_y": to_y["embed"][0], "embed_c1_predicts_x": to_x["embed"][one],
+                    "embed_c2_predicts_x": to_x["embed"][-1], "after_layers_max_predicts_x": late})
+
+
+@_runner("attribution-patching", "induction-transformer", "linear estimate of activation patching per head and per position")
+def _run_attribution_patching(out_dir, cache):
+    demo, tokens, corrupted, logprob, half = _induction_setup(cache)
+    m = demo.model
+    with torch.no_grad():
+        base = float(logprob(m(corrupted)))
+    head_layers = [f"blocks.{layer}.attn.head_out" for layer in range(2)]
+    est = circuit_discovery.attribution_patching(m, tokens, corrupted, [*head_layers, "blocks.0"], logprob)
+    heads_est = torch.stack([a.sum((0, 1, 3)) for a in est[:2]]).flatten()  # (layer, head)
+    heads_exact = torch.tensor([patching.activation_patching(m, tokens, corrupted, _head(l, h)[0], logprob, _head(l, h)[1])
+                                - base for l, h in HEADS])
+    pos_est = est[2].sum((0, 2))  # residual stream after layer 1, per position
+    pos_exact = torch.tensor([patching.activation_patching(m, tokens, corrupted, "blocks.0", logprob, (slice(None), p))
+                              - base for p in range(2 * half)])
+    r_pos = float(torch.corrcoef(torch.stack([pos_est, pos_exact]))[0, 1])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    labels = [f"L{l + 1}H{h}" for l, h in HEADS]
+    axes[0].bar([i - 0.2 for i in range(4)], heads_est.tolist(), 0.4, label="attribution patching")
+    axes[0].bar([i + 0.2 for i in range(4)], heads_exact.tolist(), 0.4, label="activation patching")
+    axes[0].set_xticks(range(4), labels), axes[0].set_ylabel("log-prob gain"), axes[0].legend(fontsize=7)
+    axes[1].plot(pos_est.tolist(), marker="o", label="attribution patching")
+    axes[1].plot(pos_exact.tolist(), marker="s", label="activation patching")
+    axes[1].set_xlabel("position (residual stream after layer 1)"), axes[1].legend(fontsize=7)
+    same_top = int(heads_est.argmax()) == int(heads_exact.argmax())
+    sign_flips = [labels[i] for i in range(4) if heads_est[i] * heads_exact[i] < 0 and heads_exact[i].abs() > 0.1]
+    reading = f"""Attribution patching replaces each activation-patching run by a first-order Taylor estimate: one
+    clean run, one corrupted run and one backward pass give the effect of restoring every head and every
+    position at once (first copy scrambled; metric: log-probability of the correct second-copy tokens,
+    {base:.2f} corrupted). Per head the estimates are {', '.join(f'{v:+.2f}' for v in heads_est.tolist())} against
+    {', '.join(f'{v:+.2f}' for v in heads_exact.tolist())} from actually patching each head ({', '.join(labels)}):
+    {'the same head comes out on top' if same_top else 'the top head differs'}{f", but the sign is wrong for {', '.join(sign_flips)}" if sign_flips else ''}.
+    Per position of the residual stream after layer 1 the two correlate at r = {r_pos:.2f}. The estimate is exact
+    only where the metric is linear in the activation; a layer-1 head acts through the softmax of layer-2
+    attention, where restoring the whole head is far from a small change. Use it to rank candidates cheaply
+    and confirm the top ones by real patching."""
+    return _result(fig, out_dir, "attribution-patching", reading,
+                   {**{f"estimate_{k}": float(v) for k, v in zip(labels, heads_est)},
+                    **{f"exact_{k}": float(v) for k, v in zip(labels, heads_exact)},
+                    "position_correlation": r_pos, "same_top_head": int(same_top)})
+
+
+@_runner("automated-circuit-discovery", "induction-transformer", "ACDC-style pruning of heads (KL to the clean run)")
+def _run_acdc(out_dir, cache):
+    demo, tokens, corrupted, _, _ = _induction_setup(cache)
+    m = demo.model
+    components = [_head(l, h) for l, h in HEADS]
+    threshold = 0.3
+    res = circuit_discovery.acdc(m, tokens, corrupted, components, threshold=threshold)
+    with torch.no_grad():
+        everything = float(circuit_discovery.kl_to_clean(m(tokens))(m(corrupted)))
+    name = lambda c: f"L{int(c[0].split('.')[1]) + 1}H{c[1][2]}"  # noqa: E731
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    steps = [name(c) for c, _, _ in res.trace]
+    values = [v for _, v, _ in res.trace]
+    ax.bar(range(len(steps)), values, color=["0.6" if d else "tab:red" for _, _, d in res.trace])
+    ax.set_xticks(range(len(steps)), [f"{i + 1}. {s}" for i, s in enumerate(steps)])
+    ax.axhline(everything, color="k", ls="--", lw=0.8, label="all heads corrupted")
+    ax.set_ylabel("KL to clean if removed"), ax.legend(fontsize=7)
+    ax.set_title("visited from the output back; red = kept", fontsize=9)
+    kept = [name(c) for c in res.kept]
+    reading = f"""ACDC visits the four heads from the output backwards and replaces each in turn by its activation
+    on the corrupted run (first copy scrambled), on top of those already removed; a head is removed for
+    good if the KL divergence from the clean run's next-token distribution grows by less than {threshold}.
+    The search keeps {len(kept)} of 4 heads ({', '.join(kept) or 'none'}); with the rest patched the KL is
+    {res.metric:.2f} nats, against {everything:.2f} when every head is corrupted, so the kept heads preserve
+    {1 - res.metric / everything:.0%} of the clean behaviour in this sense. The threshold sets the circuit's size,
+    and the order of visits matters: a head can look unnecessary only because of what was removed before it.
+    This is node-level pruning; edge-level ACDC asks the same question of every sender-receiver pair."""
+    return _result(fig, out_dir, "automated-circuit-discovery", reading,
+                   {"n_kept": len(kept), "kl_circuit": res.metric, "kl_all_corrupted": everything})
+
+
+# --- network dissection ------------------------------------------------------------------------------------
+
+@_runner("network-dissection", "shapes-cnn", "IoU of each conv unit's top activations with shape masks")
+def _run_dissection(out_dir, cache):
+    demo = demo_model("shapes-cnn", cache)
+    x, y = models.make_shapes(256, seed=7)
+    shape = x > 0.5  # the noise-free shape (noise std 0.1)
+    concept_names = [*models.SHAPE_CLASSES, "any shape", "background"]
+    concepts = torch.cat([shape & (y == c).view(-1, 1, 1, 1) for c in range(3)] + [shape, ~shape], 1)
+    quantile = 0.95  # unit masks cover ~5% of pixels, the area of a shape
+    layers = {"conv 1": "1", "conv 2": "4"}
+    iou = {name: dissection.network_dissection(demo.model, x, layer, concepts, quantile=quantile)
+           for name, layer in layers.items()}
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [8, 16]})
+    for ax, (name, grid) in zip(axes, iou.items()):
+        im = ax.imshow(grid.T, cmap="magma", vmin=0, vmax=float(max(g.max() for g in iou.values())), aspect="auto")
+        ax.set_yticks(range(len(concept_names)), concept_names if ax is axes[0] else [""] * len(concept_names))
+        ax.set_xlabel(f"{name} unit"), ax.set_title(f"IoU, {name}", fontsize=9)
+    fig.colorbar(im, ax=axes[1])
+    detail = {}
+    for name, grid in iou.items():
+        best = grid.max(0)
+        labels = grid.argmax(1)  # each unit's best concept, as in dissection
+        detectors = grid.max(1).values > 0.04
+        detail[name] = (best, labels, detectors)
+    c1, c2 = detail["conv 1"], detail["conv 2"]
+    generic = all(int(c1[0].indices[c]) == int(c1[0].indices[3]) for c in range(3))
+    class_specific = [c for c in range(3) if int(c2[0].indices[c]) != int(c2[0].indices[3])]
+    reading = f"""Each unit's activation map is thresholded at its top {1 - quantile:.0%} over 256 images (about the
+    area of a shape, where Bau et al. use the top 0.5% for natural images), upsampled to the input, and
+    compared by IoU with five concept masks. In conv layer 1 the best unit for 'any shape' scores
+    {float(c1[0].values[3]):.2f}{' and is also the best for every class-specific shape: an early unit responds to bright pixels whatever their arrangement' if generic else ', while other units lead for some class-specific shapes'}. In conv layer 2 the best IoU per concept is
+    {', '.join(f'{n} {float(v):.2f}' for n, v in zip(concept_names[:4], c2[0].values[:4].tolist()))}, and
+    {len(class_specific)} of the 3 shape classes have a best unit different from the 'any shape' one; {int(c2[2].sum())} of 16
+    units reach IoU > 0.04 with some concept, Bau et al.'s bar for calling a unit a detector. Dissection labels units only with
+    the concepts one provides, and a high IoU shows overlap, not that the network uses the unit for that concept."""
+    return _result(fig, out_dir, "network-dissection", reading,
+                   {**{f"conv2_best_iou_{k}": float(v) for k, v in zip(("hbar", "vbar", "square", "shape"), c2[0].values[:4])},
+                    "conv1_best_iou_shape": float(c1[0].values[3]), "conv2_units_above_0.04": int(c2[2].sum()),
+                    "conv2_class_specific_units": len(class_specific)})
