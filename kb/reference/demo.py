@@ -727,9 +727,9 @@ def _run_rise(out_dir, cache):
         blank = demo.model(torch.zeros(1, 1, 16, 16)).softmax(1)[0]
     fig, axes = plt.subplots(2, 3, figsize=(6, 4))
     for k in range(3):
-        axes[0, k].imshow(xs[k, 0], cmap="gray")
+        axes[0, k].imshow(xs[k, 0].numpy(), cmap="gray")
         axes[0, k].set_title(models.SHAPE_CLASSES[k], fontsize=8)
-        im = axes[1, k].imshow(sal[k], cmap="viridis")
+        im = axes[1, k].imshow(sal[k].numpy(), cmap="viridis")
         axes[1, k].set_title(f"range {float(sal[k].min()):.2f}-{float(sal[k].max()):.2f}", fontsize=8)
         fig.colorbar(im, ax=axes[1, k], fraction=0.046)
         for ax in axes[:, k]:
@@ -737,11 +737,14 @@ def _run_rise(out_dir, cache):
     fig.suptitle("RISE on the shapes CNN (expected class probability when a pixel is visible)", fontsize=9)
     flat = [models.SHAPE_CLASSES[k] for k in range(3) if contrast[k] < 0.05]
     default = models.SHAPE_CLASSES[int(blank.argmax())]
+    flat_note = (f"""The {', '.join(flat)} map is nearly flat: a blank image is already classified {default} with
+        probability {float(blank.max()):.2f}, so hiding pixels cannot lower that class's probability and RISE has
+        nothing to credit. """ if flat else "")
     reading = f"""RISE multiplies each image by 2000 smooth random masks (half the pixels visible on average)
     and credits each pixel with the class probability averaged over the masks that show it. Among the
     pixels RISE ranks highest, the share lying on the shape is {', '.join(f'{models.SHAPE_CLASSES[k]} {hits[k]:.0%}' for k in range(3))};
     the mean saliency inside the shape exceeds the background's by {', '.join(f'{c:+.2f}' for c in contrast)}.
-    {f"The {', '.join(flat)} map is nearly flat: a blank image is already classified {default} with probability {float(blank.max()):.2f}, so hiding pixels cannot lower that class's probability and RISE has nothing to credit. " if flat else ""}Being
+    {flat_note}Being
     black-box, RISE needs only forward passes, but its map is bounded by what masking can change:
     where the masked image keeps the prediction, the explanation is uninformative rather than wrong."""
     return _result(fig, out_dir, "rise", reading,
@@ -763,7 +766,7 @@ def _run_anchors(out_dir, cache):
     mask = res.mask.float()
     informative = float(res.mask[found, :4].sum() / res.mask[found].sum().clamp_min(1))
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.imshow(mask, cmap="Blues", vmin=0, vmax=1.6, aspect="auto")
+    ax.imshow(mask.numpy(), cmap="Blues", vmin=0, vmax=1.6, aspect="auto")
     for i in range(len(rows)):
         for j in range(8):
             if res.mask[i, j]:
@@ -807,8 +810,8 @@ def _run_permutation_importance(out_dir, cache):
     with torch.no_grad():
         base = float((demo.model(x).argmax(1) == y).float().mean())
     fig, ax = plt.subplots(figsize=(5.5, 3))
-    ax.bar([j - 0.2 for j in range(8)], imp, 0.4, label="seed 0")
-    ax.bar([j + 0.2 for j in range(8)], again, 0.4, label="seed 1")
+    ax.bar([j - 0.2 for j in range(8)], imp.tolist(), 0.4, label="seed 0")
+    ax.bar([j + 0.2 for j in range(8)], again.tolist(), 0.4, label="seed 1")
     ax.set_xticks(range(8), TABULAR_FEATURES), ax.set_ylabel("accuracy drop"), ax.legend(fontsize=7)
     ax.set_title(f"permutation importance (test accuracy {base:.2f})", fontsize=9)
     noise = float(imp[4:].abs().max())
@@ -833,8 +836,8 @@ def _run_partial_dependence(out_dir, cache):
     fig, axes = plt.subplots(1, 3, figsize=(9, 2.8), sharey=True)
     ranges, spread = [], []
     for ax, (c, f), pd in zip(axes, panels, curves):
-        ax.plot(pd.grid, pd.ice[:60].T, color="0.75", lw=0.5)
-        ax.plot(pd.grid, pd.average, color="tab:red", lw=2)
+        ax.plot(pd.grid.numpy(), pd.ice[:60].T.numpy(), color="0.75", lw=0.5)
+        ax.plot(pd.grid.numpy(), pd.average.numpy(), color="tab:red", lw=2)
         ax.set_xlabel(f"x{f}"), ax.set_title(f"P(class {c}) vs x{f}", fontsize=9)
         ranges.append(float(pd.average.max() - pd.average.min()))
         centred = pd.ice - pd.ice[:, :1]  # ICE curves anchored at the first grid point
@@ -875,11 +878,11 @@ def _run_counterfactuals(out_dir, cache):
                          moved=(change != 0).float(), dist=(change.abs() / mad).sum(1))
     a, b = runs[0.05], runs[0.5]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    axes[0].bar(TABULAR_FEATURES, a["moved"].mean(0))
+    axes[0].bar(TABULAR_FEATURES, a["moved"].mean(0).tolist())
     axes[0].set_ylabel("share of counterfactuals changing it"), axes[0].set_ylim(0, 1)
     axes[0].set_title("features changed (lam = 0.05)", fontsize=9)
     for lam, r in runs.items():
-        axes[1].scatter(nearest, r["dist"], s=8, label=f"lam = {lam}")
+        axes[1].scatter(nearest.tolist(), r["dist"].tolist(), s=8, label=f"lam = {lam}")
     lim = float(max(nearest.max(), a["dist"].max()))
     axes[1].plot([0, lim], [0, lim], "k--", lw=0.8)
     axes[1].set_xlabel("to nearest training row of target class"), axes[1].set_ylabel("to counterfactual")
@@ -963,7 +966,7 @@ def _run_influence(out_dir, cache):
     is_flipped = torch.isin(torch.arange(n), flipped)
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
     order = infl.argsort(descending=True)
-    axes[0].bar(range(n), infl[order], color=["tab:red" if f else "0.6" for f in is_flipped[order].tolist()], width=1.0)
+    axes[0].bar(range(n), infl[order].tolist(), color=["tab:red" if f else "0.6" for f in is_flipped[order].tolist()], width=1.0)
     axes[0].set_xlabel("training rows, most harmful first"), axes[0].set_ylabel("influence on test loss")
     axes[0].set_title("red: flipped labels", fontsize=9)
     axes[1].scatter((predicted[check] * 1e3).tolist(), (actual * 1e3).tolist(), s=10)
@@ -1174,11 +1177,15 @@ def _run_das(out_dir, cache):
     ax.bar([i for i in range(3)], [iia_changed[n] for n in names], 0.27, label="DAS, pairs whose label changes")
     ax.bar([i + 0.27 for i in range(3)], [best_unit[n] for n in names], 0.27, label="best single unit")
     ax.axhline(null, color="k", ls="--", lw=0.8, label="no intervention")
-    ax.set_xticks(range(3), names), ax.set_ylabel("interchange-intervention accuracy"), ax.set_ylim(0, 1)
-    ax.legend(fontsize=6, loc="lower right")
+    ax.set_xticks(range(3), names), ax.set_ylabel("interchange-intervention accuracy"), ax.set_ylim(0, 1.3)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0]), ax.legend(fontsize=6, loc="upper center", ncol=2)
     best = max(names, key=lambda n: iia[n])
     w = torch.nn.functional.normalize(m[0].weight.detach(), dim=0)  # unit input columns of layer 1
     overlap = float((w[:, 3] @ w).abs()[torch.arange(8) != 3].max())
+    verdict = ("a one-dimensional subspace carries the variable there almost completely" if iia_changed[best] > 0.9 else
+               f"""even there one direction carries the variable only in part: x3 enters layer 1 along a weight
+               column whose cosine with another feature's column reaches {overlap:.2f}, so swapping any single
+               direction also moves other features, and the ReLUs bend the representation further""")
     reading = f"""The task's causal model scores the classes as (x0 + x1, x2 - x0, 1.5 x3). DAS learns a rotation of
     one layer of the MLP such that copying a single rotated coordinate from a source input into a base
     input makes the network output the causal model's answer with the class-2 score taken from the source.
@@ -1187,8 +1194,7 @@ def _run_das(out_dir, cache):
     (for {1 - float(changes.float().mean()):.0%} of pairs the source's x3 should not change the class) and
     at most {max(best_unit.values()):.2f} for the best single unit. On the pairs whose label the swap should change,
     the learned direction gets {', '.join(f'{iia_changed[n]:.2f}' for n in names)}. The best alignment is at {best};
-    {'a one-dimensional subspace carries the variable there almost completely' if iia_changed[best] > 0.9 else
-     f"even there one direction carries the variable only in part: x3 enters layer 1 along a weight column whose cosine with another feature's column reaches {overlap:.2f}, so swapping any single direction also moves other features, and the ReLUs bend the representation further"}.
+    {verdict}.
     IIA, not probe accuracy, is the evidence: the swap changes the output the way the causal model says."""
     return _result(fig, out_dir, "distributed-alignment-search", reading,
                    {**{f"iia_{n.replace(' ', '_').replace('-', '_')}": iia[n] for n in names},
@@ -1338,7 +1344,7 @@ def _run_dissection(out_dir, cache):
            for name, layer in layers.items()}
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [8, 16]})
     for ax, (name, grid) in zip(axes, iou.items()):
-        im = ax.imshow(grid.T, cmap="magma", vmin=0, vmax=float(max(g.max() for g in iou.values())), aspect="auto")
+        im = ax.imshow(grid.T.numpy(), cmap="magma", vmin=0, vmax=float(max(g.max() for g in iou.values())), aspect="auto")
         ax.set_yticks(range(len(concept_names)), concept_names if ax is axes[0] else [""] * len(concept_names))
         ax.set_xlabel(f"{name} unit"), ax.set_title(f"IoU, {name}", fontsize=9)
     fig.colorbar(im, ax=axes[1])
@@ -1350,11 +1356,13 @@ def _run_dissection(out_dir, cache):
         detail[name] = (best, labels, detectors)
     c1, c2 = detail["conv 1"], detail["conv 2"]
     generic = all(int(c1[0].indices[c]) == int(c1[0].indices[3]) for c in range(3))
+    early = (" and is also the best for every class-specific shape: an early unit responds to bright pixels"
+             " whatever their arrangement" if generic else ", while other units lead for some class-specific shapes")
     class_specific = [c for c in range(3) if int(c2[0].indices[c]) != int(c2[0].indices[3])]
     reading = f"""Each unit's activation map is thresholded at its top {1 - quantile:.0%} over 256 images (about the
     area of a shape, where Bau et al. use the top 0.5% for natural images), upsampled to the input, and
     compared by IoU with five concept masks. In conv layer 1 the best unit for 'any shape' scores
-    {float(c1[0].values[3]):.2f}{' and is also the best for every class-specific shape: an early unit responds to bright pixels whatever their arrangement' if generic else ', while other units lead for some class-specific shapes'}. In conv layer 2 the best IoU per concept is
+    {float(c1[0].values[3]):.2f}{early}. In conv layer 2 the best IoU per concept is
     {', '.join(f'{n} {float(v):.2f}' for n, v in zip(concept_names[:4], c2[0].values[:4].tolist()))}, and
     {len(class_specific)} of the 3 shape classes have a best unit different from the 'any shape' one; {int(c2[2].sum())} of 16
     units reach IoU > 0.04 with some concept, Bau et al.'s bar for calling a unit a detector. Dissection labels units only with
