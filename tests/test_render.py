@@ -365,7 +365,7 @@ class DevTools:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 15.0):
+    def wait_for(self, expression: str, timeout: float = 45.0):  # generous: CI shares 2 cores
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = self.js(expression)
