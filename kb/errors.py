@@ -12,6 +12,7 @@ CODES: dict[str, str] = {
     "yaml-tag": "YAML tags that construct objects (!!python/...) are refused. Use plain values.",
     "yaml-duplicate-key": "A key appears twice in one mapping. Keep one of them.",
     "yaml-alias": "Anchors and aliases (&name, *name) are not allowed in records; write the value out.",
+    "too-deep": "Records may nest lists and mappings at most 200 levels deep; flatten the value.",
     "too-large": "A record file may hold at most 1 MB; split the text or link to a longer document.",
     "not-a-mapping": "A record file must hold one YAML mapping (key: value pairs).",
     "missing-field": "A required field is absent. Add it.",

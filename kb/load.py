@@ -1,6 +1,7 @@
 """Read content/<kind>/<id>.yaml into typed records, with file and line for every problem."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -52,6 +53,17 @@ def content_files(content_dir: Path) -> Iterator[Path]:
 
 
 MAX_RECORD_BYTES = 1_000_000
+MAX_FLOW_DEPTH = 200
+
+
+def _flow_depth(text: str) -> int:
+    """An upper bound on flow nesting ([ and {), from the brackets alone (quotes are not parsed,
+    so brackets inside strings count too; real records stay far below the limit)."""
+    depth = deepest = 0
+    for ch in re.sub(r"[^\[\]{}]", "", text):
+        depth = depth + 1 if ch in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _line_map(node: yaml.Node, loc: tuple, out: dict, problems: list, file: str) -> None:
@@ -93,6 +105,11 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[tuple, int], int | None, 
     if len(text) > MAX_RECORD_BYTES:
         return None, {}, None, [Problem("too-large", file, None, None,
                                         f"the file has {len(text):,} characters; a record may hold at most {MAX_RECORD_BYTES:,}")]
+    # libyaml's composer recurses per nesting level: ~100k nested brackets crash the interpreter
+    # (a C stack overflow, not an exception), so deep nesting is refused before parsing.
+    if _flow_depth(text) > MAX_FLOW_DEPTH:
+        return None, {}, None, [Problem("too-deep", file, None, None,
+                                        f"lists or mappings nest more than {MAX_FLOW_DEPTH} levels deep")]
     # Aliases let a small file stand for an exponentially large value ("billion laughs"); records
     # never need them, so they are refused before any node graph is built.
     alias_line = next(_aliases(text), None) if "*" in text else None

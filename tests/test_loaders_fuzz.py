@@ -136,3 +136,12 @@ def test_billion_laughs_is_refused_quickly():
 def test_oversized_record_is_refused():
     data, lines, body, problems = load_yaml("id: x\nbody: " + "a" * 1_100_000 + "\n", "x.yaml")
     assert [p.code for p in problems] == ["too-large"]
+
+
+def test_deep_nesting_is_refused_not_a_crash():
+    # 100k nested brackets used to overflow the C stack inside libyaml (a segfault, not an error)
+    for n in (300, 100_000):
+        data, lines, body, problems = load_yaml("id: x\nname: " + "[" * n + "]" * n + "\n", "x.yaml")
+        assert [p.code for p in problems] == ["too-deep"]
+    data, lines, body, problems = load_yaml("id: x\naliases: [[a], {b: [c]}]\n", "x.yaml")
+    assert problems == [] and data["aliases"] == [["a"], {"b": ["c"]}]
