@@ -33,6 +33,12 @@ class _HTMLScan(HTMLParser):
     handle_startendtag = handle_starttag
 
 
+def _html_scan(text: str) -> _HTMLScan:
+    scan = _HTMLScan()
+    scan.feed(text)
+    return scan
+
+
 _FENCE = re.compile(r"(?ms)^(`{3,}|~{3,})[^\n]*\n.*?^\1[ \t]*$")
 _CODESPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)")
 _MD_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
@@ -62,9 +68,7 @@ def page_anchors(path: Path, text: str | None = None) -> set[str]:
     """The ids a page defines: HTML ``id``/``name``; in Markdown also ``{#id}`` and heading slugs."""
     text = path.read_text(encoding="utf-8", errors="replace") if text is None else text
     if path.suffix == ".html":
-        scan = _HTMLScan()
-        scan.feed(text)
-        return scan.ids
+        return _html_scan(text).ids
     body = _markdown_text(text)
     ids = set(_MD_ATTR_ID.findall(body)) | set(_HTML_ID.findall(body))
     seen: dict[str, int] = {}
@@ -83,9 +87,7 @@ def page_links(path: Path, text: str | None = None) -> list[tuple[str, int]]:
     """``(target, line)`` of every link a page writes (in Markdown: outside code)."""
     text = path.read_text(encoding="utf-8", errors="replace") if text is None else text
     if path.suffix == ".html":
-        scan = _HTMLScan()
-        scan.feed(text)
-        return scan.links
+        return _html_scan(text).links
     body = _markdown_text(text)
     found = [(m.group(1), body.count("\n", 0, m.start(1)) + 1) for m in _MD_LINK.finditer(body)]
     found += [(m.group(1), body.count("\n", 0, m.start(1)) + 1)
@@ -112,7 +114,15 @@ def check_rendered(folder: str | os.PathLike) -> list[Problem]:
         # (MkDocs writes one into site/); it is not part of the handbook's link graph.
         pages += [Path(dirpath) / f for f in sorted(filenames) if f.endswith((".html", ".md")) and f != "404.html"]
     anchors: dict[Path, set[str]] = {}
+    links: dict[Path, list[tuple[str, int]]] = {}
     texts: dict[Path, str] = {}
+    for page in pages:
+        text = page.read_text(encoding="utf-8", errors="replace")
+        if page.suffix == ".html":  # one parse gives both the links and the anchors of a page
+            scan = _html_scan(text)
+            links[page], anchors[page] = scan.links, scan.ids
+        else:  # Markdown anchors (heading slugs) are worked out only for pages linked with #anchor
+            links[page], texts[page] = page_links(page, text), text
 
     def anchors_of(path: Path) -> set[str]:
         if path not in anchors:
@@ -121,10 +131,8 @@ def check_rendered(folder: str | os.PathLike) -> list[Problem]:
 
     problems: list[Problem] = []
     for page in pages:
-        texts[page] = page.read_text(encoding="utf-8", errors="replace")
-    for page in pages:
         shown = str(base / page.relative_to(root))
-        for target, line in page_links(page, texts[page]):
+        for target, line in links[page]:
             if _is_external(target) or target.startswith(("mailto:", "javascript:", "data:")):
                 continue
             parts = urlsplit(target)
@@ -143,8 +151,6 @@ def check_rendered(folder: str | os.PathLike) -> list[Problem]:
                 problems.append(Problem("broken-link", shown, line, None, f"link {target!r}: no such file"))
                 continue
             if anchor and dest.suffix in (".html", ".md"):
-                if dest not in texts:
-                    texts[dest] = dest.read_text(encoding="utf-8", errors="replace")
                 if anchor not in anchors_of(dest):
                     problems.append(Problem("broken-link", shown, line, None,
                                             f"link {target!r}: no anchor #{anchor} in {dest.name}"))
