@@ -35,7 +35,8 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     from .store import STORE_VERSION
     from .validate import Content, run_checks
 
-    total = sum(1 for _ in content_files(layout.content)) if progress else 0
+    files = list(content_files(layout.content))  # walked once: loading and declared ids share it
+    total = len(files)
 
     def on_file(done: int) -> None:
         if progress and (done % 25 == 0 or done == total):
@@ -47,14 +48,14 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     if cache.get("version") != STORE_VERSION or cache.get("root") != str(layout.root):
         cache = {"version": STORE_VERSION, "root": str(layout.root), "files": {}}
     known = set(cache["files"])
-    records, problems = load_records(layout.content, layout.root, cache["files"], on_file)
+    records, problems = load_records(layout.content, layout.root, cache["files"], on_file, files)
     present = {r.file for r in records}
     for rel in known - present:  # deleted or now broken files
         cache["files"].pop(rel, None)
     _write_json(layout.store / "parse-cache.json", cache)
     declared_keys: set[str] = set()
     papers, bib_problems = load_bib(layout.bib, layout.root, declared_keys)
-    declared = declared_refs(layout.content) | {("paper", k) for k in declared_keys}
+    declared = declared_refs(layout.content, files) | {("paper", k) for k in declared_keys}
     graph, failed = build_graph(records, papers, declared)
     report = run_checks(Content(records, papers, graph, failed, problems + bib_problems, layout.root))
     return Compiled(records, papers, graph, report)

@@ -205,14 +205,14 @@ def load_file(path: Path, kind: str, rel: str, text: str | None = None) -> tuple
     return Loaded(kind, stem, model, rel, lines, body_line), problems
 
 
-def declared_refs(content_dir: Path) -> set[tuple[str, str]]:
-    """``(kind, id)`` of every record file present, loadable or not.
+def declared_refs(content_dir: Path, files: list[Path] | None = None) -> set[tuple[str, str]]:
+    """``(kind, id)`` of every record file present (``files``, default: all), loadable or not.
 
     Links to a record whose file has an error are not reported as dangling as well: one mistake,
     one message.
     """
     found = set()
-    for path in content_files(content_dir):
+    for path in content_files(content_dir) if files is None else files:
         parts = path.relative_to(content_dir).parts
         if len(parts) == 2 and parts[0] in KINDS:
             found.add((parts[0], path.stem))
@@ -237,7 +237,7 @@ def _cache_entry(record: Loaded, stamp: list) -> dict:
 
 
 def load_records(content_dir: Path, relative_to: Path, cache: dict | None = None,
-                 on_file=None) -> tuple[list[Loaded], list[Problem]]:
+                 on_file=None, files: list[Path] | None = None) -> tuple[list[Loaded], list[Problem]]:
     """Load every record under ``content_dir``; return the good ones and all problems at once.
 
     ``cache`` (optional, updated in place) maps each file to its parsed record, keyed by the file's
@@ -254,7 +254,7 @@ def load_records(content_dir: Path, relative_to: Path, cache: dict | None = None
     records: list[Loaded] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
-    for done, path in enumerate(content_files(content_dir), 1):
+    for done, path in enumerate(content_files(content_dir) if files is None else files, 1):
         if on_file:
             on_file(done)
         rel = str(path.relative_to(relative_to))
