@@ -321,7 +321,7 @@ def answer(kb, question: str, limit: int = 5, **given) -> dict:
     if len(question) > 2000:
         raise KBError("the question is longer than 2,000 characters; shorten it")
     model = kb.cached("query_model", lambda reader: reader.meta("query_model"))
-    cache = kb._cache.setdefault("query_cache", {})
+    cache = kb.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
     for facet, value in given.items():
         _check_facet(facet, value, model)
     plan = plan_query(question, model, {k: v for k, v in given.items() if v}, cache)
