@@ -81,9 +81,8 @@ def _find_phrases(toks: list[str], phrases: list) -> list[tuple[str, str, str, i
     taken = [False] * len(toks)
     found = []
     stems = [stem(t) for t in toks]
-    for ptoks, kind, ident in phrases:
+    for ptoks, kind, ident, pst in phrases:
         n = len(ptoks)
-        pst = [stem(t) for t in ptoks]
         for i in range(len(toks) - n + 1):
             if any(taken[i:i + n]):
                 continue
@@ -110,7 +109,6 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     plan = Plan(question)
     original = tokens(question.replace("'s", ""))
     toks, plan.corrected = _correct_tokens(original, model, cache)
-    plan.terms = terms(" ".join(toks))
     archs = model["architectures"]
     facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
     for kind, ident, phrase, start in _find_phrases(toks, model["phrases"]):

@@ -131,7 +131,7 @@ def build_query_model(records: list[dict]) -> dict:
     """Everything `kb query` needs, precomputed at build time and read as one JSON value."""
     import math
 
-    from .text import STOPWORDS, tokens
+    from .text import STOPWORDS, stem, tokens
 
     by_kind: dict[str, list[dict]] = {}
     for r in records:
@@ -176,7 +176,7 @@ def build_query_model(records: list[dict]) -> dict:
                                "recommended": [x["method"] for x in a.get("recommended_methods", [])]}
                      for a in by_kind.get("architecture", [])}
     implies = {c["id"]: {k: v for k, v in c["implies"].items() if v} for c in by_kind.get("concept", []) if c.get("implies")}
-    phrases: list[list] = []  # [tokens, kind, id]
+    phrases: list[list] = []  # [tokens, kind, id, stems]
     for kind, ids in (("architecture", architectures), ("concept", implies)):
         for r in by_kind.get(kind, []):
             if r["id"] in ids:
@@ -190,7 +190,8 @@ def build_query_model(records: list[dict]) -> dict:
             if toks and not (len(toks) == 1 and toks[0] in STOPWORDS):
                 phrases.append([toks, "method", m["id"]])
     phrases.sort(key=lambda p: (-len(p[0]), p[1], p[2], p[0]))
-    import re
+    for p in phrases:  # stems precomputed: every query compares against every phrase
+        p.append([stem(t) for t in p[0]])
 
     vocabulary: dict[str, int] = {}
     acronyms: set[str] = set()
@@ -204,8 +205,6 @@ def build_query_model(records: list[dict]) -> dict:
                     vocabulary[t] = vocabulary.get(t, 0) + 1
     for word in acronyms:
         vocabulary.pop(word, None)
-    from .text import stem
-
     # every stem the query can recognise, so a question's word needs no spelling correction
     known = {stem(w) for w in vocabulary} | {t for m in methods for t in m["tf"]} | {t for g in goals for t in g["tf"]}
     known.update(t for p in phrases for t in p[0])
