@@ -75,10 +75,14 @@ class Paper:
             return f"https://arxiv.org/abs/{self.arxiv}"
         return self.url
 
+    def short_authors(self) -> str:
+        """``Kim``, ``Kim and Wattenberg`` or ``Kim et al.``: surnames as a citation shows them."""
+        names = [a.split(",")[0].strip() if "," in a else (a.split() or [""])[-1] for a in self.authors] or ["Anon."]
+        return names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2 else f"{names[0]} et al."
+
     def citation(self) -> str:
         """A one-line reference, e.g. ``Kim et al. (2018). Title. Venue.``"""
-        names = [a.split(",")[0].strip() if "," in a else a.split()[-1] for a in self.authors] or ["Anon."]
-        who = names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2 else f"{names[0]} et al."
+        who = self.short_authors()
         venue = f" {self.venue}." if self.venue else ""
         return f"{who} ({self.year}). {self.title}.{venue}"
 

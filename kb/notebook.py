@@ -7,17 +7,14 @@ Notebooks are written as nbformat v4 JSON with the standard library, so neither 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from .errors import KBError
+from .refs import CITATION_RE, LINK_RE, citation_keys
 
 __all__ = ["tutorial_notebook", "notebook_json", "write_notebook", "notebook_markdown"]
 
 
-# the grammar of kb.refs: [[kind:id]] or [[kind:id|label]], and [@key] or [@a; @b]
-_LINK = re.compile(r"\[\[\s*([a-z_]+)\s*:\s*([^\]\s|]+)\s*(?:\|([^\]]*))?\]\]")
-_CITE = re.compile(r"\[(@[^\]\s;,]+(?:\s*[;,]\s*@[^\]\s;,]+)*)\]")
 
 
 def notebook_markdown(text: str) -> str:
@@ -27,8 +24,8 @@ def notebook_markdown(text: str) -> str:
     >>> notebook_markdown("Use [[method:grad-cam]] or [[method:lrp|LRP]] [@selvaraju2017gradcam; @bach2015pixel].")
     'Use `method:grad-cam` or LRP (selvaraju2017gradcam; bach2015pixel).'
     """
-    text = _LINK.sub(lambda m: m.group(3).strip() if m.group(3) else f"`{m.group(1)}:{m.group(2)}`", text)
-    return _CITE.sub(lambda m: "(" + "; ".join(k.strip().lstrip("@") for k in re.split(r"[;,]", m.group(1))) + ")", text)
+    text = LINK_RE.sub(lambda m: m.group(3).strip() if m.group(3) else f"`{m.group(1)}:{m.group(2)}`", text)
+    return CITATION_RE.sub(lambda m: "(" + "; ".join(citation_keys(m)) + ")", text)
 
 
 def _checks_source(expect: list[dict]) -> str:

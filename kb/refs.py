@@ -5,7 +5,7 @@ import re
 
 __all__ = [
     "KINDS", "SLUG", "CITEKEY", "is_slug", "parse_ref", "format_ref",
-    "find_links", "find_citations",
+    "find_links", "find_citations", "citation_keys", "LINK_RE", "CITATION_RE",
 ]
 
 # Order matters: it is the order used in listings and for resolving a bare id that several kinds share.
@@ -17,8 +17,8 @@ CITEKEY = r"[a-z0-9][a-z0-9_-]*"
 _SLUG_RE = re.compile(rf"^{SLUG}$")
 _CITEKEY_RE = re.compile(rf"^{CITEKEY}$")
 _KIND_ALT = "|".join(KINDS)
-_LINK_RE = re.compile(rf"\[\[\s*({_KIND_ALT})\s*:\s*([^\]\s|]+)\s*(?:\|([^\]]*))?\]\]")
-_CITE_RE = re.compile(r"\[@([^\]\s;,]+)((?:\s*[;,]\s*@[^\]\s;,]+)*)\]")
+LINK_RE = re.compile(rf"\[\[\s*({_KIND_ALT})\s*:\s*([^\]\s|]+)\s*(?:\|([^\]]*))?\]\]")
+CITATION_RE = re.compile(r"\[@([^\]\s;,]+)((?:\s*[;,]\s*@[^\]\s;,]+)*)\]")
 
 
 def is_slug(text: str) -> bool:
@@ -66,7 +66,7 @@ def find_links(text: str) -> list[tuple[str, str, int]]:
     >>> find_links("see [[method:pca]] and\\n[[concept:entropy|entropy]]")
     [('method', 'pca', 0), ('concept', 'entropy', 1)]
     """
-    return [(m.group(1), m.group(2), text.count("\n", 0, m.start())) for m in _LINK_RE.finditer(text or "")]
+    return [(m.group(1), m.group(2), text.count("\n", 0, m.start())) for m in LINK_RE.finditer(text or "")]
 
 
 def find_citations(text: str) -> list[tuple[str, int]]:
@@ -75,10 +75,10 @@ def find_citations(text: str) -> list[tuple[str, int]]:
     >>> find_citations("as shown [@kim2018interpretability; @olah2017feature].")
     [('kim2018interpretability', 0), ('olah2017feature', 0)]
     """
-    found = []
-    for m in _CITE_RE.finditer(text or ""):
-        line = text.count("\n", 0, m.start())
-        found.append((m.group(1), line))
-        for extra in re.findall(r"@([^\]\s;,]+)", m.group(2)):
-            found.append((extra, line))
-    return found
+    return [(key, text.count("\n", 0, m.start())) for m in CITATION_RE.finditer(text or "")
+            for key in citation_keys(m)]
+
+
+def citation_keys(match: re.Match) -> list[str]:
+    """The citekeys of one ``CITATION_RE`` match, in order (``[@a; @b]`` -> ``["a", "b"]``)."""
+    return [match.group(1)] + re.findall(r"@([^\]\s;,]+)", match.group(2))

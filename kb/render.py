@@ -23,7 +23,7 @@ from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps,
                        prerequisite_reading_list, reading_list, record_papers, selection_table, sort_key,
                        tool_matrix)
 from .notebook import notebook_json
-from .refs import KINDS, find_citations, is_citekey, is_slug
+from .refs import CITATION_RE, KINDS, LINK_RE, citation_keys, is_citekey, is_slug
 from .schema import LINK_FIELDS, MODELS
 from .signature import reference_signature
 
@@ -78,8 +78,6 @@ def _finalize(value):
 
 _CODE = re.compile(r"(?ms)^(?P<fence>`{3,}|~{3,})[^\n]*\n.*?^(?P=fence)[ \t]*$|(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!`)")
 _AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
-_WIKILINK = re.compile(r"\[\[\s*(" + "|".join(KINDS) + r")\s*:\s*([^\]\s|]+)\s*(?:\|([^\]]*))?\]\]")
-_CITATION = re.compile(r"\[@([^\]\s;,]+)((?:\s*[;,]\s*@[^\]\s;,]+)*)\]")
 
 
 def _fence(code: str, lang: str = "") -> str:
@@ -139,9 +137,7 @@ class Renderer:
         paper = self.site.papers.get(key)
         if paper is None:
             return Markup(md_escape(f"[@{key}]"))
-        names = [a.split(",")[0].strip() if "," in a else (a.split() or [""])[-1] for a in paper.authors] or ["Anon."]
-        who = names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2 else f"{names[0]} et al."
-        return Markup(f"[{md_escape(who)} {paper.year or ''}]({self.url(page, 'bibliography', key)})")
+        return Markup(f"[{md_escape(paper.short_authors())} {paper.year or ''}]({self.url(page, 'bibliography', key)})")
 
     def prose(self, page: str, text, inline: bool = False):
         """Record Markdown: code kept verbatim, raw HTML escaped, [[kind:id]] and [@key] made links."""
@@ -172,11 +168,11 @@ class Renderer:
             return keep(str(self.link(page, ref if ref in self.site.records else None, label, missing=label or m.group(2))))
 
         def citation(m: re.Match) -> str:
-            keys = [k for k, _ in find_citations(m.group(0))]
+            keys = citation_keys(m)
             return keep("(" + "; ".join(str(self.cite(page, k)) for k in keys) + ")")
 
-        text = _WIKILINK.sub(wiki, text)
-        text = _CITATION.sub(citation, text)
+        text = LINK_RE.sub(wiki, text)
+        text = CITATION_RE.sub(citation, text)
         text = _AUTOLINK.sub(lambda m: keep(f"<{m.group(1)}>"), text)
         text = text.replace("<", "&lt;")
         return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)

@@ -8,6 +8,8 @@ __all__ = ["build_index", "update_index", "search", "document_text"]
 
 
 def document_text(record: dict) -> str:
+    from .refs import LINK_RE
+
     """Every prose value of a record, flattened to one string (links reduced to their ids)."""
     parts: list[str] = []
 
@@ -24,7 +26,7 @@ def document_text(record: dict) -> str:
 
     walk({k: v for k, v in record.items() if k not in ("name", "aliases", "summary", "id")})
     text = " ".join(parts)
-    return re.sub(r"\[\[\s*\w+\s*:\s*([^\]|]+)(?:\|[^\]]*)?\]\]", r"\1", text)
+    return LINK_RE.sub(lambda m: m.group(2), text)
 
 
 def _schema():
