@@ -7,14 +7,14 @@ from typing import Literal
 
 from .api import KnowledgeBase
 from .errors import KBError
+from .refs import KINDS
+from .schema import Access, Audience, Scope
 
 __all__ = ["create_app"]
 
-# Annotations are evaluated (no `from __future__ import annotations`) because FastAPI reads them.
-Kind = Literal["method", "architecture", "case_study", "tool", "concept", "topic", "goal", "path", "tutorial", "paper"]
-Access = Literal["black-box", "activations", "gradients", "weights"]
-Scope = Literal["local", "global", "both"]
-Audience = Literal["beginner", "practitioner", "researcher"]
+# Annotations are evaluated (no `from __future__ import annotations`) because FastAPI reads them;
+# the vocabularies are the schema's own, so the API cannot drift from the records.
+Kind = Literal[KINDS]
 
 
 def create_app(root=None, auto_build: bool = False):  # noqa: C901 - one closure per route
