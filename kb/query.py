@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .text import STOPWORDS, correct, deletes, stem, terms, tokens
+from .vocab import ACCESS, ACCESS_RANK, COST_LEVELS, MODALITIES, SCOPES
 
 __all__ = ["Plan", "plan_query", "rank_methods", "answer", "FACETS"]
 
 FACETS = ("goal", "architecture", "modality", "access", "scope", "budget")
-ACCESS_ORDER = {"black-box": 0, "activations": 1, "gradients": 2, "weights": 3}
 
 # Score weights. Goal fit dominates (what the user wants to do), then what the text names, then
 # how well the method suits the model and data. Kept here, in one place, with the reasons text.
@@ -277,7 +277,7 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
                 score -= W_MODALITY
                 caveats.append(f"made for {', '.join(m['modalities'])} inputs, not {mod}")
         access = f.get("access")
-        if access and ACCESS_ORDER[m["access"]] > ACCESS_ORDER[access]:
+        if access and ACCESS_RANK[m["access"]] > ACCESS_RANK[access]:
             score -= HARD_PENALTY
             caveats.insert(0, f"needs {m['access']} access, but you have {access} access")
         elif access:
@@ -334,8 +334,7 @@ def _check_facet(facet: str, value, model: dict) -> None:
     allowed = {
         "architecture": sorted(model["architectures"]),
         "goal": sorted(g["id"] for g in model["goals"]),
-        "modality": ["image", "text", "tabular", "sequence", "audio", "graph", "game-state", "video", "any"],
-        "access": sorted(ACCESS_ORDER), "scope": ["local", "global", "both"], "budget": ["low", "medium", "high"],
+        "modality": MODALITIES, "access": ACCESS, "scope": SCOPES, "budget": COST_LEVELS,
     }.get(facet)
     if allowed is None:
         raise KBError(f"unknown facet {facet!r}; facets are {', '.join(FACETS)}")

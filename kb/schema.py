@@ -12,17 +12,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from .refs import is_citekey, is_slug, parse_ref
+from .vocab import ACCESS, AUDIENCES, COST_LEVELS, LEVELS, MODALITIES, SCOPES
 
 __all__ = [
     "Level", "Record", "Method", "Architecture", "CaseStudy", "Tool", "Concept", "Topic", "Goal",
     "Path", "Tutorial", "PaperNote", "MODELS", "LINK_FIELDS", "json_schema",
 ]
 
-Level = Literal["beginner", "intermediate", "advanced"]
-Modality = Literal["image", "text", "tabular", "sequence", "audio", "graph", "game-state", "video", "any"]
-Access = Literal["black-box", "gradients", "activations", "weights"]
-Scope = Literal["local", "global", "both"]
-CostLevel = Literal["low", "medium", "high"]
+Level = Literal[LEVELS]
+Modality = Literal[MODALITIES]
+Access = Literal[ACCESS]
+Scope = Literal[SCOPES]
+CostLevel = Literal[COST_LEVELS]
 Family = Literal[
     "attribution", "feature-visualization", "probing", "information-theoretic",
     "representation-similarity", "dimensionality-reduction", "dynamical-systems", "mechanistic",
@@ -38,7 +39,7 @@ Area = Literal[
     "information-theory", "dynamical-systems", "linear-algebra", "statistics", "machine-learning",
     "interpretability", "neuroscience", "optimization", "causality",
 ]
-Audience = Literal["beginner", "practitioner", "researcher"]
+Audience = Literal[AUDIENCES]
 Framework = Literal["pytorch", "tensorflow", "jax", "keras", "scikit-learn", "numpy", "any"]
 Demo = Literal["mlp-tabular", "cnn-shapes", "gru-flipflop", "attn-only-transformer"]
 
