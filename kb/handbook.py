@@ -12,6 +12,7 @@ from typing import Iterable
 from .bib import Paper
 from .refs import KINDS, parse_ref
 from .schema import LINK_FIELDS
+from .vocab import LEVELS
 
 __all__ = [
     "Site", "site_from_compiled", "site_from_reader", "requires_map", "guide_steps", "record_papers",
@@ -19,7 +20,6 @@ __all__ = [
     "bibliography_groups", "paper_group", "links_of", "sort_key",
 ]
 
-LEVELS = ("beginner", "intermediate", "advanced")
 _LEVEL_RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
 _ABBREVIATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,11}$")
 
