@@ -4,10 +4,36 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import Layout, find_root
+from .config import Layout, locate
 from .errors import KBError
 
 __all__ = ["KnowledgeBase"]
+
+
+def as_list(value, what: str = "value") -> list[str]:
+    """A list of strings from a list/tuple, or from one comma-separated string (a convenience for callers
+    who write ``know="pca,neuron"``): never the string's letters.
+
+    >>> as_list("pca, neuron")
+    ['pca', 'neuron']
+    >>> as_list(["pca", " neuron "])
+    ['pca', 'neuron']
+    >>> as_list(None)
+    []
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    elif not isinstance(value, (list, tuple, set, frozenset)):
+        raise KBError(f"{what} must be a list of record refs or a comma-separated string, not {type(value).__name__}")
+    out = []
+    for item in value:
+        if not isinstance(item, str):
+            raise KBError(f"{what} must hold record refs (strings), not {type(item).__name__}")
+        if item.strip():
+            out.append(item.strip())
+    return out
 
 
 def _adjacency(reader) -> dict:
@@ -22,6 +48,9 @@ def _adjacency(reader) -> dict:
 class KnowledgeBase:
     """A knowledge base rooted at a folder holding ``content/`` and ``bib/``.
 
+    ``root`` is that folder (it must hold ``content/``), or a kb.config.Layout; without it the knowledge
+    base is found as the command line finds it: ``$KB_ROOT``, else the nearest folder upward from the
+    current one that holds ``content/``, else the handbook bundled with the package (see kb.config.locate).
     Reading methods rebuild the store first when the content changed since the last build.
 
     Examples
@@ -33,8 +62,8 @@ class KnowledgeBase:
 
     STALENESS_INTERVAL = 1.0  # seconds between content checks inside one process
 
-    def __init__(self, root: str | Path | None = None, auto_build: bool = True):
-        self.layout = Layout(find_root(root))
+    def __init__(self, root: str | Path | Layout | None = None, auto_build: bool = True):
+        self.layout = locate(root)
         self.auto_build = auto_build
         self.notices: list[str] = []  # things a caller may want to show the user (e.g. a failed rebuild)
         self._reader = None
@@ -42,6 +71,27 @@ class KnowledgeBase:
         self._store_dir: Path | None = None
         self._checked_at = 0.0
         self._cache: dict = {}
+
+    # -- which knowledge base ----------------------------------------------------------------
+    def info(self) -> dict:
+        """Which knowledge base this is and why, its record counts and where its store lives.
+
+        Builds the store first when it is missing or stale (as every reading method does)."""
+        from . import __version__
+
+        layout = self.layout
+        data = {"root": str(layout.root), "source": layout.source, "reason": layout.reason,
+                "bundled": layout.bundled, "version": __version__,
+                "store": layout.database_url_redacted if layout.database_url else str(layout.store),
+                "database": "server" if layout.database_url else "sqlite"}
+        store = self._ensure_store()
+        counts = self.reader.meta("counts", None)
+        if counts is None:
+            counts = {}
+            for kind, _, _ in self.reader.index():
+                counts[kind] = counts.get(kind, 0) + 1
+        data.update(current=str(store), records=sum(counts.values()), counts=dict(sorted(counts.items())))
+        return data
 
     # -- building and checking -------------------------------------------------------------
     def validate(self):
@@ -83,8 +133,7 @@ class KnowledgeBase:
                 self.notices.append(f"content changed but the rebuild failed ({exc}); answering from the previous build")
         store = current_store(self.layout)
         if store is None:
-            raise KBError(f"no knowledge base is built under {self.layout.root}; run `kb build` there "
-                          "(or pass --root / set KB_ROOT)")
+            raise KBError(f"no knowledge base is built under {self.layout.root}; build it first (kb build)")
         if store != self._store_dir:
             self._drop_reader()
             self._store_dir = store
@@ -114,7 +163,7 @@ class KnowledgeBase:
 
         if kind is not None and kind not in KINDS:
             raise KBError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
-        return [{"kind": k, "id": i, "name": n} for k, i, n in self.reader.index(kind)]
+        return [{"ref": f"{k}:{i}", "kind": k, "id": i, "name": n} for k, i, n in self.reader.index(kind)]
 
     def resolve(self, ref: str) -> str:
         """The canonical ``kind:id`` of ``ref`` (``kind:id`` or a bare id that only one kind has)."""
@@ -143,22 +192,26 @@ class KnowledgeBase:
     def show(self, ref: str) -> dict:
         """One record's fields plus ``links_out`` and ``links_in`` (``[{"relation", "ref"}]``)."""
         canonical = self.resolve(ref)
-        data = dict(self.reader.record(canonical))
+        data = {"ref": canonical, **self.reader.record(canonical)}
         data.pop("fields", None)
         data["links_out"], data["links_in"] = self.reader.links(canonical)
         return data
 
     def search(self, text: str, kind: str | None = None, limit: int = 20) -> list[dict]:
-        """Full-text search (typo-tolerant) over every record."""
+        """Full-text search (typo-tolerant) over every record: ``[{"ref", "kind", "id", "name", "score"}]``."""
         from .search import search
 
-        return search(self._ensure_store() / "index", text, kind, limit)
+        hits = search(self._ensure_store() / "index", text, kind, limit)
+        return [{"ref": h["ref"], "kind": h["ref"].split(":", 1)[0], "id": h["ref"].split(":", 1)[1],
+                 **{k: v for k, v in h.items() if k not in ("ref", "kind", "id")}} for h in hits]
 
     def query(self, question: str, limit: int = 5, **facets) -> dict:
         """Rank methods for a question in plain words; see kb.query."""
         from .query import answer
 
-        return answer(self, question, limit=limit, **facets)
+        model = self.cached("query_model", lambda reader: reader.meta("query_model"))
+        cache = self.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
+        return answer(model, question, limit=limit, cache=cache, **facets)
 
     def neighbourhood(self, ref: str, depth: int = 1) -> dict:
         """Records within ``depth`` links of ``ref``: ``{"center", "nodes": [...], "edges": [...]}``.
@@ -178,10 +231,12 @@ class KnowledgeBase:
                 "edges": [{"source": s, "target": t, "relation": r} for s, t, r in edges]}
 
     def path(self, to: str | None = None, know=(), audience: str | None = None) -> dict:
-        """A learning path to ``to`` (or an audience's curated path); see kb.paths."""
+        """A learning path to ``to`` (or an audience's curated path); see kb.paths.
+
+        ``know`` lists the records already known: a list, or a comma-separated string."""
         from .paths import learning_path
 
-        return learning_path(self, to, know, audience)
+        return learning_path(self, to, as_list(know, "know"), audience)
 
     # -- the handbook, the graph and reading lists (kb.render, kb.export, kb.handbook) ---------------
     def render(self, out: str | Path, fmt: str = "markdown", progress=None) -> dict:
@@ -208,7 +263,7 @@ class KnowledgeBase:
         if fmt not in FORMATS:
             raise KBError(f"unknown graph format {fmt!r}; formats are {', '.join(FORMATS)}")
         if depth < 0:
-            raise KBError("--depth must be 0 or more")
+            raise KBError("depth must be 0 or more", param="depth")
         G = self.site().graph
         if around:
             G = neighbourhood(G, self.resolve(around), depth)
@@ -216,10 +271,11 @@ class KnowledgeBase:
 
     def bib(self, refs=()) -> str:
         """BibTeX of a reading list: each ref's papers in prerequisite order (a path: its steps'; a
-        paper: itself); every paper when ``refs`` is empty."""
+        paper: itself); every paper when ``refs`` is empty. ``refs``: a list, or a comma-separated string."""
         from .bib import to_bibtex
         from .handbook import prerequisite_reading_list
 
+        refs = as_list(refs, "refs")
         site = self.site()
         if not refs:
             keys = sorted(site.papers)

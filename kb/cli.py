@@ -1,6 +1,7 @@
 """The ``kb`` command: thin click commands that call kb.KnowledgeBase and format its answers."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import textwrap
@@ -13,8 +14,34 @@ from .errors import KBError
 FORMATS = click.Choice(["text", "json"])
 
 
+ROOT_HELP = ("Knowledge base root holding content/ (default: $KB_ROOT, else the nearest folder upward "
+             "holding content/, else the handbook bundled with interp-kb; see `kb info`).")
+
+
+def _remember_root(ctx, param, value):
+    """--root may come before or after the subcommand; the last one given wins."""
+    if value is not None:
+        ctx.find_root().meta["kb.root"] = value
+    return value
+
+
+def _root_option() -> click.Option:
+    return click.Option(["--root"], type=click.Path(file_okay=False), default=None, expose_value=False,
+                        is_eager=True, callback=_remember_root, help=ROOT_HELP)
+
+
+class KBCommand(click.Command):
+    """A subcommand that also accepts --root after its name (`kb validate --root DIR`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.append(_root_option())
+
+
 class KBGroup(click.Group):
     """Turns library errors into clean messages (file:line where known), never tracebacks."""
+
+    command_class = KBCommand
 
     def invoke(self, ctx):
         try:
@@ -24,15 +51,15 @@ class KBGroup(click.Group):
                 click.echo(p.format(), err=True)
             if len(exc.problems) > 50:
                 click.echo(f"... and {len(exc.problems) - 50} more", err=True)
-            raise click.ClickException(str(exc)) from None
+            option = f"--{exc.param.replace('_', '-')}: " if getattr(exc, "param", None) else ""
+            raise click.ClickException(option + str(exc)) from None
 
 
 @click.group(cls=KBGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--root", envvar="KB_ROOT", type=click.Path(file_okay=False), default=None,
-              help="Knowledge base root holding content/ and bib/ (default: $KB_ROOT or the current directory).")
+@click.option("--root", type=click.Path(file_okay=False), default=None, expose_value=False, is_eager=True,
+              callback=_remember_root, help=ROOT_HELP)
 @click.version_option(package_name="interp-kb", message="%(prog)s %(version)s")
-@click.pass_context
-def cli(ctx, root):
+def cli():
     """interp-kb: ask which interpretability method fits your model and question, and how to run it.
 
     \b
@@ -42,13 +69,29 @@ def cli(ctx, root):
       kb path --to method:sparse-autoencoders --know method:pca
       kb validate --format github
 
-    The store (.kb/ under the root) is rebuilt automatically when content changes.
-    KB_DATABASE_URL selects another SQLAlchemy database for the store.
+    \b
+    Which knowledge base: --root DIR (before or after the subcommand) or $KB_ROOT; else the nearest
+    folder upward holding content/; else the handbook bundled with interp-kb. `kb info` says which.
+    A root's store is .kb/ under it (the bundled handbook's: the user cache folder), rebuilt
+    automatically when content changes. KB_DATABASE_URL selects another SQLAlchemy database.
     """
-    ctx.obj = KnowledgeBase(root)
 
 
-pass_kb = click.make_pass_decorator(KnowledgeBase)
+def current_kb(ctx: click.Context) -> KnowledgeBase:
+    """The KnowledgeBase of this invocation, chosen once from --root / KB_ROOT / the lookup order."""
+    top = ctx.find_root()
+    if "kb" not in top.meta:
+        top.meta["kb"] = KnowledgeBase(top.meta.get("kb.root"))
+    return top.meta["kb"]
+
+
+def pass_kb(f):
+    """Pass the invocation's KnowledgeBase as the command's first argument."""
+    @click.pass_context
+    def wrapper(ctx, *args, **kwargs):
+        return ctx.invoke(f, current_kb(ctx), *args, **kwargs)
+
+    return functools.update_wrapper(wrapper, f)
 
 
 def _emit(data, fmt: str, text_fn) -> None:
@@ -70,6 +113,27 @@ def _write_or_echo(text: str, out: str | None) -> None:
 def _notices(kb: KnowledgeBase) -> None:
     for note in kb.notices:
         click.echo(f"note: {note}", err=True)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@pass_kb
+def info(kb, fmt):
+    """Which knowledge base is used and why, its record counts and where its store lives.
+
+    \b
+    The lookup order: --root DIR or $KB_ROOT (it must hold content/); else the nearest folder upward
+    from the current one holding content/; else the handbook bundled with interp-kb, whose store is
+    built once into the user cache folder.
+    """
+    data = kb.info()
+    _notices(kb)
+    _emit(data, fmt, lambda d: "\n".join([
+        f"knowledge base: {d['root']}",
+        f"chosen:         {d['reason']}",
+        f"records:        {d['records']} ({', '.join(f'{v} {k}' for k, v in d['counts'].items())})",
+        f"store:          {d['store']}" + (f" (current: {d['current']})" if d["database"] == "sqlite" else ""),
+        f"interp-kb:      {d['version']}"]))
 
 
 @cli.command()
@@ -254,7 +318,7 @@ def serve(kb, host, port, workers):
     except ImportError:
         raise click.ClickException("kb serve needs FastAPI and uvicorn: pip install 'interp-kb[server]'") from None
     kb.list()  # builds the store if needed, and fails early with a clear message if it cannot
-    uvicorn.run(create_app(str(kb.layout.root)), host=host, port=port, workers=workers, log_level="warning")
+    uvicorn.run(create_app(kb.layout), host=host, port=port, workers=workers, log_level="warning")
 
 
 def _progress_bars(show: bool):

@@ -72,8 +72,14 @@ class Problem:
 
 
 class KBError(Exception):
-    """A failure the user can fix; its message says how. The CLI prints it without a traceback."""
+    """A failure the user can fix; its message says how. The CLI prints it without a traceback.
 
-    def __init__(self, message: str, problems: list[Problem] | None = None):
+    ``param`` names the parameter at fault (``goal``, ``to``, ``depth``...) in the library's words; the
+    message itself names no command-line option, so HTTP and MCP answers can carry it unchanged and
+    the CLI adds its option name (``--goal``).
+    """
+
+    def __init__(self, message: str, problems: list[Problem] | None = None, param: str | None = None):
         super().__init__(message)
         self.problems = problems or []
+        self.param = param

@@ -110,7 +110,8 @@ def learning_path(kb, to: str | None, know: Iterable[str] = (), audience: str | 
         notes = {}
     else:
         if not audience:
-            raise KBError("give --to REF, or --audience beginner|practitioner|researcher for a curated path")
+            raise KBError("give a record to learn (to), or an audience (beginner, practitioner or researcher) "
+                          "for a curated path", param="to")
         path = reader.record(f"path:{audience}")
         if path is None:
             raise KBError(f"no curated path for audience {audience!r}; audiences are beginner, practitioner, researcher")

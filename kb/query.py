@@ -339,4 +339,4 @@ def _check_facet(facet: str, value, model: dict) -> None:
     if allowed is None:
         raise KBError(f"unknown facet {facet!r}; facets are {', '.join(FACETS)}")
     if value not in allowed:
-        raise KBError(f"--{facet} {value!r} is not one of: {', '.join(allowed)}")
+        raise KBError(f"{facet} {value!r} is not one of: {', '.join(allowed)}", param=facet)

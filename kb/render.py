@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from .config import safe_child
+from .config import safe_child, templates_dir
 from .errors import KBError
 from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps, links_of,
                        prerequisite_reading_list, reading_list, record_papers, selection_table, sort_key,
@@ -30,7 +30,7 @@ from .signature import reference_signature
 __all__ = ["FORMATS", "render_handbook", "render_site", "reference_signature", "md_escape", "TEMPLATES"]
 
 FORMATS = ("markdown", "html")
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = templates_dir()  # top-level templates/ in a checkout, kb/_handbook/templates in a wheel
 MAX_DIAGRAM_NODES = 30
 Progress = Callable[[str, int, int], None]
 
