@@ -5,12 +5,12 @@ BIN     := $(VENV)/bin
 PIP     := $(BIN)/pip install -q -c constraints.txt
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test install validate bench clean
+.PHONY: run test install validate bench wheel clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(PIP) -e '.[reference,server,test]'
+	$(PIP) -e '.[reference,server,mcp,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,6 +18,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/kb build
 	$(BIN)/kb query "which method to explain my CNN's prediction?"
+	@echo "kb lives in $(BIN)/: run '. $(BIN)/activate' to put it on your PATH (or call $(BIN)/kb)"
 
 validate: $(STAMP)
 	$(BIN)/kb validate
@@ -29,5 +30,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+wheel: $(STAMP)
+	$(BIN)/pip wheel --no-deps --no-build-isolation -q -w dist .
+
 clean:
-	rm -rf .kb site out
+	rm -rf .kb site out build dist
