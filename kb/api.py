@@ -211,13 +211,19 @@ class KnowledgeBase:
 
         model = self.cached("query_model", lambda reader: reader.meta("query_model"))
         cache = self.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
-        return answer(model, question, limit=limit, cache=cache, **facets)
+        result = answer(model, question, limit=limit, cache=cache, **facets)
+        for key in ("results", "related"):  # every record named with ref, kind and id (kb.contract)
+            if isinstance(result.get(key), list):
+                result[key] = [with_ids(r) if isinstance(r, dict) and "ref" in r else r for r in result[key]]
+        return result
 
     def neighbourhood(self, ref: str, depth: int = 1) -> dict:
         """Records within ``depth`` links of ``ref``: ``{"center", "nodes": [...], "edges": [...]}``.
 
         Read from the store's edge table, so it needs neither networkx nor the content files.
         """
+        if depth < 0:
+            raise KBError("depth must be 0 or more", param="depth")
         center = self.resolve(ref)
         adjacency = self.cached("adjacency", _adjacency)
         seen, frontier = {center}, {center}

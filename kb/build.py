@@ -182,7 +182,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
 
     Raises KBError (carrying the problems) when the content has errors: the previous store stays.
     """
-    from .search import build_query_model
+    from .querymodel import build_query_model
     from .store import write_store
 
     compiled = compile_content(layout, progress)

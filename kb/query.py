@@ -6,9 +6,10 @@ comes from the records through the query model built with the store.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from .text import STOPWORDS, correct, deletes, stem, terms, tokens
+from .text import STOPWORDS, correct, deletes, english_words, stem, terms, tokens
 from .vocab import ACCESS, ACCESS_RANK, COST_LEVELS, MODALITIES, SCOPES
 
 __all__ = ["Plan", "plan_query", "rank_methods", "answer", "FACETS"]
@@ -35,6 +36,11 @@ class Plan:
     terms: list = field(default_factory=list)
     words: dict = field(default_factory=dict)      # stem -> the word as the user wrote it
     corrected: dict = field(default_factory=dict)  # typo -> correction
+    goal_evidence: float = 0.0                     # raw fit of the best real goal (0 = no goal words at all)
+    method_evidence: float = 0.0                   # raw text fit of the best method
+    subject: list = field(default_factory=list)    # words saying the question is about a learned model
+    off_topic: tuple = ("", 0.0)                   # best off-topic need and its raw fit
+    clause_goals: list = field(default_factory=list)  # the top goal of each clause of a several-part question
 
     def to_dict(self) -> dict:
         out = {k: self.facets.get(k) for k in FACETS}
@@ -55,6 +61,9 @@ def _typo_index(model: dict) -> dict:
     return index
 
 
+MAX_WORD = 30  # longer "words" are not misspellings of anything; correcting them costs O(length^2)
+
+
 def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str], dict]:
     vocab = model["vocabulary"]
     known_stems = cache.get("stems")
@@ -62,7 +71,8 @@ def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str
         known_stems = cache["stems"] = set(model["known_stems"])
     fixed, corrections = [], {}
     for t in toks:
-        if len(t) < 4 or t.isdigit() or t in vocab or stem(t) in known_stems:
+        if (len(t) < 4 or len(t) > MAX_WORD or t.isdigit() or t in vocab or stem(t) in known_stems
+                or t in english_words()):
             fixed.append(t)
             continue
         if "typo_index" not in cache:
@@ -107,12 +117,14 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     """Read the facets of ``question``; ``given`` facets (from the user's flags) override detection."""
     cache = {} if cache is None else cache
     plan = Plan(question)
-    original = tokens(question.replace("'s", ""))
+    original = _split_model_names(tokens(question.replace("'s", "")))
     toks, plan.corrected = _correct_tokens(original, model, cache)
     archs = model["architectures"]
     facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
+    method_words: set[int] = set()  # words inside a method's name ("sparse autoencoder") set no facet
     for kind, ident, phrase, start in _find_phrases(toks, model["phrases"]):
         if kind == "method":
+            method_words.update(range(start, start + len(phrase.split())))
             # a method named only after spelling correction is too weak a signal to put it first
             if toks[start:start + len(phrase.split())] == original[start:start + len(phrase.split())]:
                 plan.mentioned.setdefault(ident, phrase)
@@ -129,8 +141,15 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
             for facet, value in implied.items():
                 if facet not in plan.facets:
                     plan.facets[facet], plan.source[facet] = value, f"the words '{phrase}'"
+    subject = cache.get("subject")
+    if subject is None:
+        words = model.get("subject_words", {})
+        # generic words match by stem ("heatmaps"); the handbook's jargon only as written, because
+        # its stems are often plain English ("interpretability" -> "interpret")
+        subject = cache["subject"] = (frozenset(words.get("exact", ())), frozenset(words.get("stems", ())))
+    plan.subject = sorted({t for t in toks if t in subject[0] or stem(t) in subject[1]} | ({"(architecture)"} if "architecture" in plan.facets else set()))
     if "architecture" not in plan.facets:
-        guess = _architecture_from_words(toks, model)
+        guess = _architecture_from_words([t for i, t in enumerate(toks) if i not in method_words], model)
         if guess:
             plan.facets["architecture"], plan.source["architecture"] = guess
     arch = plan.facets.get("architecture")
@@ -154,17 +173,59 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
                 score *= 1 + SCOPE_FIT * (fit - 0.5)
             return score
 
-        scored = sorted(((goal_score(g), g["id"]) for g in goals), reverse=True)
-        best = scored[0][0]
+        off = {g["id"] for g in goals if g.get("off")}
+        every = sorted(((goal_score(g), g["id"]) for g in goals), reverse=True)
+        scored = [(s, gid) for s, gid in every if gid not in off]
+        plan.off_topic = next(((gid, s) for s, gid in every if gid in off), ("", 0.0))
+        best = scored[0][0] if scored else 0.0
+        plan.goal_evidence = best
         if best > 0:
             plan.goals = [(gid, s / best) for s, gid in scored if s >= 0.5 * best][:3]
             plan.facets["goal"], plan.source["goal"] = plan.goals[0][0], "the question's wording"
+        plan.clause_goals = _clause_goals(toks, facet_words | negated, goals, off, model, avg)
     for facet, value in (given or {}).items():
         if value:
             plan.facets[facet], plan.source[facet] = value, "given"
             if facet == "goal":
                 plan.goals = [(value, 1.0)]
     return plan
+
+
+def _split_model_names(toks: list[str]) -> list[str]:
+    """'gpt2' and 'resnet50' are written as one word but named with two: ('gpt', '2')."""
+    out = []
+    for t in toks:
+        m = re.fullmatch(r"([a-z]{3,})([0-9]+)", t)
+        out.extend(m.groups() if m else (t,))
+    return out
+
+
+CLAUSE_BREAKS = {"and", "also", "then", "plus", "but"}
+
+
+def _clause_goals(toks, skip, goals, off, model, avg) -> list[tuple[str, float]]:
+    """The best goal of each part of a question such as 'explain this prediction, and can I trust it?'.
+
+    Only parts long enough to carry a need of their own count; the caller keeps both goals when
+    two parts want different things."""
+    clauses, current = [], []
+    for i, t in enumerate(toks):
+        if t in CLAUSE_BREAKS and len(current) >= 3:
+            clauses.append(current)
+            current = []
+        elif i not in skip:
+            current.append(t)
+    clauses.append(current)
+    if len(clauses) < 2:
+        return []
+    found = []
+    for words in clauses:
+        qt = terms(" ".join(words))
+        scored = max(((_bm25(qt, g["tf"], model["goal_idf"], avg), g["id"]) for g in goals if g["id"] not in off),
+                     default=(0.0, ""))
+        if scored[0] > 0:
+            found.append((scored[1], scored[0]))
+    return found
 
 
 NEGATIONS = {"no", "not", "without", "never", "cannot", "dont", "don", "doesn", "isn", "aren", "won", "avoid", "nor"}
@@ -219,20 +280,25 @@ def _arch_chain(arch: str | None, archs: dict) -> list[str]:
 
 
 def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
-    """Score every method against ``plan``; best first, each with reasons and caveats."""
+    """Score every method against ``plan``; best first, each with reasons, caveats and score parts."""
     methods, archs, f = model["methods"], model["architectures"], plan.facets
     goal_map = {g["id"]: g for g in model["goals"]}
     avg = (sum(sum(m["tf"].values()) for m in methods) / len(methods)) if methods else 1.0
     text_scores = {m["id"]: _bm25(plan.terms, m["tf"], model["method_idf"], avg) for m in methods}
     top_text = max(text_scores.values(), default=0.0) or 1.0
+    plan.method_evidence = max(text_scores.values(), default=0.0)
     chain = _arch_chain(f.get("architecture"), archs)
+    goals = list(plan.goals)
+    for gid, _ in plan.clause_goals:  # a second part of the question keeps its own goal
+        if gid not in dict(goals):
+            goals.append((gid, 0.9))
     results = []
     for m in methods:
-        score, reasons, caveats = 0.0, [], []
+        parts, reasons, caveats = {}, [], []
         # The best goal fit counts, not the sum: a method recommended for three loosely matched
         # goals is not three times as relevant as the first choice for the goal the user asked.
         fits = []
-        for gid, strength in plan.goals:
+        for gid, strength in goals:
             goal = goal_map.get(gid)
             if not goal:
                 continue
@@ -243,12 +309,12 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
             elif gid in m["goals"]:
                 fits.append(W_GOAL * strength * 0.35)
                 reasons.append(f"serves '{goal['name']}'")
-        score += max(fits, default=0.0)
+        parts["goal"] = max(fits, default=0.0)
         if m["id"] in plan.mentioned:
-            score += W_MENTION
+            parts["named"] = W_MENTION
             reasons.insert(0, f"your question names it ('{plan.mentioned[m['id']]}')")
         text = text_scores[m["id"]] / top_text
-        score += W_TEXT * text
+        parts["words"] = W_TEXT * text
         if text >= 0.5 and m["id"] not in plan.mentioned:
             matched = sorted({plan.words.get(t, t) for t in plan.terms if t in m["tf"]})[:5]
             reasons.append("matches your words: " + ", ".join(matched))
@@ -257,48 +323,84 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
             rec = next((archs[a]["recommended"] for a in chain if m["id"] in archs[a]["recommended"]), None)
             if rec is not None:
                 pos = rec.index(m["id"])
-                score += W_ARCH * (1.0 - 0.5 * pos / max(len(rec), 1))
+                parts["architecture"] = W_ARCH * (1.0 - 0.5 * pos / max(len(rec), 1))
                 reasons.append(f"recommended for {name} models")
             elif set(chain) & set(m["architectures"]):
-                score += W_ARCH * 0.7
+                parts["architecture"] = W_ARCH * 0.7
                 reasons.append(f"applies to {name} models")
             elif not m["architectures"]:
-                score += W_ARCH * 0.4
+                parts["architecture"] = W_ARCH * 0.4
             else:
-                score -= W_ARCH * 0.5
+                parts["architecture"] = -W_ARCH * 0.5
                 caveats.append(f"written for {', '.join(m['architectures'])}, not {name}; check it transfers")
         mod = f.get("modality")
         if mod:
             if mod in m["modalities"] or "any" in m["modalities"]:
-                score += W_MODALITY * (0.6 if "any" in m["modalities"] else 1.0)
+                parts["modality"] = W_MODALITY * (0.6 if "any" in m["modalities"] else 1.0)
                 if mod in m["modalities"]:
                     reasons.append(f"works on {mod} inputs")
             else:
-                score -= W_MODALITY
+                parts["modality"] = -W_MODALITY
                 caveats.append(f"made for {', '.join(m['modalities'])} inputs, not {mod}")
         access = f.get("access")
+        excluded = None
         if access and ACCESS_RANK[m["access"]] > ACCESS_RANK[access]:
-            score -= HARD_PENALTY
-            caveats.insert(0, f"needs {m['access']} access, but you have {access} access")
+            parts["access"] = -HARD_PENALTY
+            excluded = f"needs {m['access']} access, but you have {access} access"
+            caveats.insert(0, excluded)
         elif access:
             reasons.append(f"needs only {m['access']} access")
         scope = f.get("scope")
         if scope and m["scope"] != "both":
-            score += W_SCOPE if m["scope"] == scope else -W_SCOPE
+            parts["scope"] = W_SCOPE if m["scope"] == scope else -W_SCOPE
         budget = f.get("budget")
         if budget == "low" and m["cost"]["level"] == "high":
-            score -= W_BUDGET
+            parts["budget"] = -W_BUDGET
             caveats.append(f"expensive: {m['cost']['note']}")
         elif budget == "low" and m["cost"]["level"] == "low":
-            score += W_BUDGET
+            parts["budget"] = W_BUDGET
             reasons.append("cheap: " + m["cost"]["note"])
         caveats.extend(m["pitfalls"][:2])
-        results.append((score, m, reasons, caveats))
+        results.append((sum(parts.values()), m, reasons, caveats, parts, excluded))
     results.sort(key=lambda r: (-r[0], r[1]["id"]))
-    return [_result(s, m, reasons, caveats, model) for s, m, reasons, caveats in results[:limit]]
+    results = _named_first(results, plan)
+    results = _each_part_answered(results, plan, goal_map)
+    return [_result(s, m, reasons, caveats, parts, model) for s, m, reasons, caveats, parts, _ in results[:limit]]
 
 
-def _result(score: float, m: dict, reasons: list, caveats: list, model: dict) -> dict:
+def _named_first(results: list, plan: Plan) -> list:
+    """A method the question names is in the top 3 unless a hard constraint excludes it (the answer
+    then says which): people who name a method want to hear about it."""
+    named = [r for r in results if r[1]["id"] in plan.mentioned and r[5] is None][:3]
+    missing = [r for r in named if results.index(r) >= 3]
+    if not missing:
+        return results
+    top = results[:3]
+    keep = [r for r in top if r in named] + [r for r in top if r not in named]
+    new_top = sorted(keep[:3 - len(missing)] + missing, key=lambda r: -r[0])
+    return new_top + [r for r in results if r not in new_top]
+
+
+def _each_part_answered(results: list, plan: Plan, goal_map: dict) -> list:
+    """In a several-part question ('explain it, and can I trust it?') each part's goal gets a method
+    in the top 3: the best method its goal recommends moves up to third place if it is lower."""
+    wanted = [gid for gid, _ in plan.clause_goals]
+    if len(set(wanted)) < 2:
+        return results
+    top3 = results[:3]
+    for gid in dict.fromkeys(wanted):
+        rec = goal_map.get(gid, {}).get("recommended", [])
+        if any(r[1]["id"] in rec for r in top3):
+            continue
+        best = next((r for r in results[3:] if r[1]["id"] in rec and r[5] is None), None)
+        if best is not None:
+            results.remove(best)
+            results.insert(2, best)
+            top3 = results[:3]
+    return results
+
+
+def _result(score: float, m: dict, reasons: list, caveats: list, parts: dict, model: dict) -> dict:
     paper = model["papers"].get(m.get("introduced_by") or "", {})
     return {
         "ref": f"method:{m['id']}", "id": m["id"], "name": m["name"], "score": round(score, 3),
@@ -307,23 +409,120 @@ def _result(score: float, m: dict, reasons: list, caveats: list, model: dict) ->
         "paper": {"id": m.get("introduced_by"), **paper} if m.get("introduced_by") else None,
         "tools": m["tools"], "reference": m.get("reference"),
         "run": f"kb run {m['id']}" if m.get("reference") else None,
+        "score_parts": {k: round(v, 3) for k, v in parts.items() if v},
     }
 
 
-def answer(kb, question: str, limit: int = 5, **given) -> dict:
-    """The full answer of ``kb query``: question, facets read from it and ranked results."""
+# Calibration of the answer's confidence (bench/calibrate_query.py fits and reports these on the
+# question bank's tune split and a development set of off-topic questions; never on the hold-out).
+MIN_GOAL_EVIDENCE = 1.0   # below this raw goal fit, and with no method named, nothing in the question asks for interpretability
+STRONG_GOAL_EVIDENCE = 8.0  # several of a goal's words: about interpretability even with no model named
+OFF_TOPIC_MARGIN = 0.9    # an off-topic need must fit nearly as well as the best goal to win
+HIGH, MEDIUM = 0.75, 0.45  # thresholds on the fit score below
+
+
+def assess(plan: Plan, results: list[dict]) -> dict:
+    """How well anything fits: a confidence (high|medium|low) from a score in [0, 1], whether the
+    question is about interpretability at all, and the goals to choose from when it is vague."""
+    named = bool(plan.mentioned)
+    off_id, off_score = plan.off_topic
+    # what the question asks of interpretability: its goal's words, and (half as much) methods' words
+    evidence = plan.goal_evidence + 0.5 * plan.method_evidence
+    # out of scope: nothing names a method, and either nothing says the question is about a learned
+    # model, or no goal's words are there, or an ML-engineering need fits better than any goal
+    about_a_model = bool(plan.subject) or plan.goal_evidence >= STRONG_GOAL_EVIDENCE
+    out_of_scope = not named and (not about_a_model or plan.goal_evidence < MIN_GOAL_EVIDENCE
+                                  or off_score > OFF_TOPIC_MARGIN * evidence)
+    if out_of_scope or not results:
+        return {"fit": 0.0, "confidence": "low", "out_of_scope": bool(out_of_scope), "off_topic": off_id or None}
+    scores = [r["score"] for r in results]
+    margin = scores[0] - (scores[3] if len(scores) > 3 else 0.0)
+    # three signals, each squashed to [0, 1]: how strongly the words ask for a goal, how far the
+    # top answers stand above the rest, and whether the question names a method
+    ev = min(plan.goal_evidence / 6.0, 1.0)
+    gap = min(max(margin, 0.0) / 3.0, 1.0)
+    fit = 0.45 * ev + 0.35 * gap + 0.2 * (1.0 if named else 0.0)
+    if off_score > 0.5 * evidence:  # an ML-engineering need competes with the interpretability reading
+        fit *= 0.7
+    confidence = "high" if fit >= HIGH else "medium" if fit >= MEDIUM else "low"
+    return {"fit": round(fit, 3), "confidence": confidence, "out_of_scope": False, "off_topic": None}
+
+
+def choices(plan: Plan, model: dict, limit: int = 3) -> list[dict]:
+    """The goals a vague question could mean, as choices: [{id, name, strength}]."""
+    names = {g["id"]: g["name"] for g in model["goals"] if not g.get("off")}
+    return [{"id": gid, "ref": f"goal:{gid}", "name": names.get(gid, gid), "strength": round(s, 3)}
+            for gid, s in plan.goals[:limit]]
+
+
+def nearest_goals(question: str, model: dict, limit: int = 3) -> list[dict]:
+    """The real goals closest to an out-of-scope question, most common first when nothing matches."""
+    goals = [g for g in model["goals"] if not g.get("off")]
+    ranked = sorted(goals, key=lambda g: -g.get("prior", 0))
+    return [{"id": g["id"], "ref": f"goal:{g['id']}", "name": g["name"]} for g in ranked[:limit]]
+
+
+def related_records(plan: Plan, results: list[dict], model: dict, limit: int = 3) -> list[dict]:
+    """Case studies and tutorials that match the question's situation: their words, the methods
+    ranked first and the architecture asked about."""
+    cases = model.get("cases", [])
+    if not cases:
+        return []
+    avg = sum(sum(c["tf"].values()) for c in cases) / len(cases) or 1.0
+    top = [r["id"] for r in results[:3]]
+    arch = plan.facets.get("architecture")
+    scored = []
+    for c in cases:
+        words = _bm25(plan.terms, c["tf"], model["case_idf"], avg)
+        uses = [m for m in top if m in c["methods"]]
+        score = words + 1.5 * len(uses) + (1.0 if arch and arch in c.get("architectures", []) else 0.0)
+        if words > 0 and score >= 2.0:
+            why = f"uses {', '.join(uses)}" if uses else "matches your question's words"
+            scored.append((score, c["ref"], c["name"], why))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [{"ref": ref, "name": name, "why": why} for _, ref, name, why in scored[:limit]]
+
+
+def answer(model: dict, question: str, limit: int = 5, cache: dict | None = None, explain: bool = False,
+           **given) -> dict:
+    """The full answer of ``kb query`` from the query model: facets, confidence and ranked results.
+
+    A question that is not about understanding a model gets ``out_of_scope: true`` and the nearest
+    goals instead of methods; a vague one gets ``choices``; ``explain`` keeps each result's score
+    parts and how the question was read."""
     from .errors import KBError
 
     if not question or not question.strip():
         raise KBError("ask a question, e.g. kb query \"which method to explain my CNN's prediction?\"")
     if len(question) > 2000:
         raise KBError("the question is longer than 2,000 characters; shorten it")
-    model = kb.cached("query_model", lambda reader: reader.meta("query_model"))
-    cache = kb.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
     for facet, value in given.items():
         _check_facet(facet, value, model)
     plan = plan_query(question, model, {k: v for k, v in given.items() if v}, cache)
-    return {"question": question, "facets": plan.to_dict(), "results": rank_methods(plan, model, limit)}
+    results = rank_methods(plan, model, limit)
+    verdict = assess(plan, results) if not given.get("goal") else {
+        "fit": 1.0, "confidence": "high", "out_of_scope": False, "off_topic": None}
+    out = {"question": question, "facets": plan.to_dict(), "confidence": verdict["confidence"],
+           "out_of_scope": verdict["out_of_scope"]}
+    if verdict["out_of_scope"]:
+        out["results"] = []
+        out["nearest_goals"] = nearest_goals(question, model)
+        out["message"] = "this does not look like a question about interpreting a model"
+    else:
+        out["results"] = results
+        out["related"] = related_records(plan, results, model)
+        if verdict["confidence"] == "low" and len(plan.goals) > 1:
+            out["choices"] = choices(plan, model)
+    if explain:
+        out["explain"] = {"fit": verdict["fit"], "goal_evidence": round(plan.goal_evidence, 3),
+                          "method_evidence": round(plan.method_evidence, 3),
+                          "off_topic": {"id": plan.off_topic[0] or None, "score": round(plan.off_topic[1], 3)},
+                          "clause_goals": [{"id": g, "score": round(s, 3)} for g, s in plan.clause_goals],
+                          "subject_words": plan.subject, "terms": plan.terms}
+    else:
+        for r in out["results"]:
+            r.pop("score_parts", None)
+    return out
 
 
 def _check_facet(facet: str, value, model: dict) -> None:

@@ -19,8 +19,10 @@ def _store_version() -> str:
 
     here = Path(__file__).resolve().parent
     h = hashlib.blake2b(digest_size=8)
-    for name in ("store.py", "search.py", "schema.py", "load.py", "bib.py", "graph.py", "build.py", "text.py"):
-        h.update((here / name).read_bytes())
+    # every module of the package and its data, not a hand-kept list that misses a new build module
+    for path in sorted([*here.glob("*.py"), *here.glob("data/*")]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
     return "2-" + h.hexdigest()
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
-__all__ = ["tokens", "stem", "terms", "STOPWORDS", "deletes", "correct"]
+__all__ = ["tokens", "stem", "terms", "STOPWORDS", "deletes", "correct", "english_words"]
 
 # English function words and question scaffolding; they carry no facet or method signal.
 STOPWORDS = frozenset("""
@@ -111,3 +112,17 @@ def correct(word: str, index: dict[str, list[str]], frequency: dict[str, int]) -
     scored = [(_edit_distance(word, c), -frequency.get(c, 0), c) for c in candidates]
     scored = [s for s in scored if s[0] <= limit and (frequency.get(s[2], 0) >= 2 or s[0] == 1 and len(word) >= 7)]
     return min(scored)[2] if scored else None
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset:
+    """Common English words (kb/data/english_words.txt, from tools/make_english_words.py).
+
+    The query corrects only words that are neither English nor the records' vocabulary, so a real
+    word is never turned into another ("chest" stays "chest", not "chess").
+
+    >>> {"chest", "weather"} <= english_words(), "asdfgh" in english_words()
+    (True, False)
+    """
+    text = (Path(__file__).parent / "data" / "english_words.txt").read_text()
+    return frozenset(w for w in text.split("\n") if w and not w.startswith("#"))

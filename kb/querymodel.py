@@ -1,0 +1,210 @@
+"""The query's read model: everything ``kb query`` ranks over, precomputed at build time.
+
+Built once by ``kb build`` (``build_query_model``) and stored as one JSON value in the store's
+metadata; the query reads it back without touching YAML, pydantic or the search index. The keys
+and their shapes are the contract between the two sides (``QueryModel``).
+
+>>> m = build_query_model([{"kind": "goal", "id": "g", "name": "Explain", "recommended": [], "phrasings": ["why"]}])
+>>> sorted(k for k in m if k.startswith("off"))
+['off_topics']
+"""
+from __future__ import annotations
+
+import re
+from typing import TypedDict
+
+__all__ = ["QueryModel", "build_query_model", "OFF_TOPICS", "METHOD_FIELDS", "GOAL_FIELDS", "CASE_FIELDS"]
+
+
+class QueryModel(TypedDict):
+    """The shapes the builder writes and the query reads (JSON: lists and dicts only)."""
+
+    methods: list          # [{id, name, family, goals, architectures, modalities, access, scope, cost, tf, ...}]
+    method_idf: dict       # stem -> idf over methods
+    goals: list            # [{id, name, recommended, why, tf, prior, locality, off?}]; off-topic goals have off=True
+    goal_idf: dict         # stem -> idf over goals and off-topic needs together, so their scores compare
+    cases: list            # case studies and tutorials: [{ref, name, summary, methods, tf}]
+    case_idf: dict
+    architectures: dict    # id -> {name, parent, modalities, words, recommended}
+    implies: dict          # concept id -> {facet: value}
+    phrases: list          # [[tokens, kind, id, stems]], longest first
+    vocabulary: dict       # word -> count in the records' prose (spelling targets)
+    known_stems: list
+    papers: dict
+
+
+# Needs that share interpretability's words but are not about understanding a model. They compete
+# with the real goals under the same scoring, so "how do I speed up training of my CNN" finds its
+# match here and is answered as out of scope instead of with three attribution methods.
+OFF_TOPICS = [
+    ("train-faster", "Make training faster or fit in memory", [
+        "speed up training", "training is too slow", "reduce training time", "train faster on multiple GPUs",
+        "mixed precision training", "CUDA out of memory error", "reduce GPU memory usage", "increase batch size",
+        "data loader is the bottleneck", "distributed data parallel", "faster inference latency"]),
+    ("improve-accuracy", "Improve accuracy or tune hyperparameters", [
+        "improve the accuracy of my model", "tune hyperparameters", "choose a learning rate schedule",
+        "which optimizer should I use", "validation accuracy is low", "data augmentation to improve performance",
+        "handle class imbalance", "reduce overfitting with regularization", "early stopping patience",
+        "get a higher score on the benchmark"]),
+    ("debug-training", "Fix a training run that fails", [
+        "loss is nan", "loss is not decreasing", "exploding gradients during training", "gradient clipping value",
+        "model does not converge", "training diverges", "training crashes with an error", "weights become nan",
+        "shape mismatch error"]),
+    ("build-deploy", "Build, fine-tune, install or deploy a model", [
+        "fine tune bert for text classification", "deploy my model to production", "export the model to onnx",
+        "install pytorch with cuda", "quantize the model for mobile", "serve the model behind an api",
+        "convert tensorflow model to pytorch", "write a custom layer", "which gpu or laptop to buy",
+        "which architecture should I use for my dataset", "how many layers or units should my network have", "build a chatbot", "prompt engineering tips",
+        "generate images with stable diffusion", "set up a cluster for model serving"]),
+]
+
+# Words that say the question is about a learned model at all. With a method's name, an architecture's
+# name or the handbook's own jargon (words it uses that everyday English does not), they are the
+# "subject" an interpretability question needs; "what is the capital of Australia" has none.
+SUBJECT_WORDS = frozenset("""
+model models network networks neural net nets classifier classifiers regressor predictor detector embedding
+embeddings layer layers neuron neurons weights activation activations logit logits trained llm llms agent agents
+policy encoder decoder attention transformer transformers feature features latent prediction predictions predict
+predicts predicted classify classifies classified ai ml deep learned learns learning representation representations
+circuit circuits token tokens checkpoint gradients saliency heatmap
+""".split())
+
+# How much each field of a record counts in text matching: names and aliases say what it *is*;
+# when_to_use says what people use it for; the body adds context but mostly noise.
+METHOD_FIELDS = {"name": 3.0, "aliases": 3.0, "summary": 1.5, "when_to_use": 1.5, "family": 1.0, "body": 0.3,
+                 "implementation_notes": 0.2, "assumptions": 0.2}
+GOAL_FIELDS = {"name": 2.0, "aliases": 2.0, "phrasings": 1.5, "summary": 1.0}
+CASE_FIELDS = {"name": 2.0, "aliases": 2.0, "summary": 1.5, "problem": 1.0, "domain": 1.0, "relevance": 0.5,
+               "findings": 0.3}
+def _flat(value) -> str:
+    if isinstance(value, list):
+        return " ; ".join(_flat(v) for v in value)
+    return value if isinstance(value, str) else ""
+
+
+def _weighted_terms(record: dict, fields: dict[str, float]) -> dict[str, float]:
+    from .text import terms
+
+    tf: dict[str, float] = {}
+    for fld, weight in fields.items():
+        for term in terms(_flat(record.get(fld)).replace("-", " ")):
+            tf[term] = tf.get(term, 0.0) + weight
+    return {t: round(w, 2) for t, w in tf.items()}  # rounded: the model is read on every cold query
+
+
+def build_query_model(records: list[dict]) -> QueryModel:
+    """Everything `kb query` needs, precomputed at build time and read as one JSON value."""
+    import math
+
+    from .text import STOPWORDS, english_words, stem, tokens
+
+    by_kind: dict[str, list[dict]] = {}
+    for r in records:
+        by_kind.setdefault(r["kind"], []).append(r)
+    methods, goals = [], []
+    for m in by_kind.get("method", []):
+        methods.append({
+            "id": m["id"], "name": m["name"], "family": m["family"], "goals": m["goals"],
+            "architectures": m["architectures"], "modalities": m["modalities"], "access": m["access"],
+            "scope": m["scope"], "cost": m["cost"], "reference": m.get("reference"),
+            "introduced_by": m.get("introduced_by"), "tools": m.get("tools", []), "pitfalls": m.get("pitfalls", [])[:3],
+            "when_not_to_use": m.get("when_not_to_use", [])[:2], "summary": m["summary"],
+            "tf": _weighted_terms(m, METHOD_FIELDS),
+        })
+    served: dict[str, int] = {}
+    for m in by_kind.get("method", []):
+        for gid in m["goals"]:
+            served[gid] = served.get(gid, 0) + 1
+    most = max(served.values(), default=1)
+    method_scope = {m["id"]: {"local": 1.0, "both": 0.5, "global": 0.0}[m["scope"]] for m in by_kind.get("method", [])}
+    for g in by_kind.get("goal", []):
+        rec = [x["method"] for x in g["recommended"] if x["method"] in method_scope]
+        goals.append({"id": g["id"], "name": g["name"], "recommended": [x["method"] for x in g["recommended"]],
+                      # how local the goal is, read from the scope of the methods it recommends
+                      "locality": round(sum(method_scope[m] for m in rec) / len(rec), 3) if rec else 0.5,
+                      "why": {x["method"]: x["why"] for x in g["recommended"]}, "tf": _weighted_terms(g, GOAL_FIELDS),
+                      # a goal that many methods serve is a common need: a tie-breaker between goals
+                      "prior": round(math.log1p(served.get(g["id"], 0)) / math.log1p(most), 3)})
+    for ident, name, phrasings in OFF_TOPICS:
+        goals.append({"id": ident, "name": name, "recommended": [], "why": {}, "locality": 0.5, "prior": 0.0,
+                      "off": True, "tf": _weighted_terms({"name": name, "phrasings": phrasings}, GOAL_FIELDS)})
+    cases = []
+    for r in by_kind.get("case_study", []) + by_kind.get("tutorial", []):
+        cases.append({"ref": f"{r['kind']}:{r['id']}", "name": r["name"], "summary": r["summary"],
+                      "methods": [m.split(":")[-1] for m in r.get("methods", [])],
+                      "architectures": r.get("architectures", []), "tf": _weighted_terms(r, CASE_FIELDS)})
+
+    def idf(docs):
+        df: dict[str, int] = {}
+        for d in docs:
+            for t in d["tf"]:
+                df[t] = df.get(t, 0) + 1
+        n = len(docs)
+        return {t: round(math.log(1 + (n - c + 0.5) / (c + 0.5)), 4) for t, c in df.items()}
+
+    # distinctive words come from names and ids only: aliases such as "multi-layer perceptron" would
+    # make a generic word ("layer") name an architecture
+    architectures = {a["id"]: {"name": a["name"], "parent": a.get("parent"), "modalities": a.get("modalities", []),
+                               "words": sorted(set(tokens(a["name"])) | set(tokens(a["id"]))),
+                               "recommended": [x["method"] for x in a.get("recommended_methods", [])]}
+                     for a in by_kind.get("architecture", [])}
+    implies = {c["id"]: {k: v for k, v in c["implies"].items() if v} for c in by_kind.get("concept", []) if c.get("implies")}
+    phrases: list[list] = []  # [tokens, kind, id, stems]
+    for kind, ids in (("architecture", architectures), ("concept", implies)):
+        for r in by_kind.get(kind, []):
+            if r["id"] in ids:
+                for phrase in {r["name"], r["id"], *r.get("aliases", [])}:
+                    toks = tokens(phrase)
+                    if toks:
+                        phrases.append([toks, kind, r["id"]])
+    api_owner: dict[str, set[str]] = {}  # a library's class name ("LayerIntegratedGradients") names a method
+    for m in by_kind.get("method", []):
+        for t in m.get("tools", []):
+            api_owner.setdefault(t["api"].rsplit(".", 1)[-1], set()).add(m["id"])
+    for tool in by_kind.get("tool", []):
+        for x in tool.get("implements", []):
+            api_owner.setdefault(x["api"].rsplit(".", 1)[-1], set()).add(x["method"])
+    method_ids = {m["id"] for m in by_kind.get("method", [])}
+    for m in by_kind.get("method", []):
+        names = {m["name"], m["id"], *m.get("aliases", [])}
+        names |= {api for api, owners in api_owner.items() if owners == {m["id"]} and re.search(r"[a-z][A-Z]", api)}
+        for phrase in names:
+            toks = tokens(phrase)
+            if toks and not (len(toks) == 1 and toks[0] in STOPWORDS):
+                phrases.append([toks, "method", m["id"]])
+            camel = tokens(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", phrase))
+            if len(camel) > 1 and camel != toks and m["id"] in method_ids:
+                phrases.append([camel, "method", m["id"]])
+    phrases.sort(key=lambda p: (-len(p[0]), p[1], p[2], p[0]))
+    for p in phrases:  # stems precomputed: every query compares against every phrase
+        p.append([stem(t) for t in p[0]])
+
+    vocabulary: dict[str, int] = {}
+    acronyms: set[str] = set()
+    for r in records:
+        if r["kind"] in ("method", "goal", "architecture", "concept", "tool"):
+            text = " ".join(_flat(r.get(f)) for f in ("name", "aliases", "summary", "phrasings", "when_to_use", "definition"))
+            # acronyms (SAEs, LSTMs) make poor spelling targets: "sales" is not a misspelt "SAEs"
+            acronyms.update(w.lower() for w in re.findall(r"\b[A-Za-z]*[A-Z][A-Za-z]*[A-Z][A-Za-z]*\b", text))
+            for t in tokens(text):
+                if len(t) >= 4 and not t.isdigit():
+                    vocabulary[t] = vocabulary.get(t, 0) + 1
+    for word in acronyms:
+        vocabulary.pop(word, None)
+    # every stem the query can recognise, so a question's word needs no spelling correction
+    known = {stem(w) for w in vocabulary} | {t for m in methods for t in m["tf"]} | {t for g in goals for t in g["tf"]}
+    known.update(t for p in phrases for t in p[0])
+    english = english_words()
+    subject = set(SUBJECT_WORDS)
+    for a in by_kind.get("architecture", []):
+        for phrase in (a["name"], a["id"], *a.get("aliases", [])):
+            subject.update(t for t in tokens(phrase) if t not in english and not t.isdigit())
+    subject.update(w for w, n in vocabulary.items() if n >= 2 and w not in english)
+    for w in STOPWORDS:
+        vocabulary.setdefault(w, 1)
+    return {"methods": methods, "method_idf": idf(methods), "goals": goals, "goal_idf": idf(goals),
+            "cases": cases, "case_idf": idf(cases),
+            "architectures": architectures, "implies": implies, "phrases": phrases, "vocabulary": vocabulary,
+            "known_stems": sorted(known),
+            "subject_words": {"exact": sorted(subject), "stems": sorted({stem(w) for w in SUBJECT_WORDS})},
+            "papers": {r["id"]: {"citation": r.get("citation"), "link": r.get("link")} for r in by_kind.get("paper", [])}}
