@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from .config import Layout, locate
-from .errors import KBError
+from .errors import KBError, NotFound
 
 __all__ = ["KnowledgeBase"]
 
@@ -34,6 +34,17 @@ def as_list(value, what: str = "value") -> list[str]:
         if item.strip():
             out.append(item.strip())
     return out
+
+
+def with_ids(item: dict) -> dict:
+    """``item`` with ``kind`` and ``id`` beside its ``ref`` (one naming everywhere; see kb.contract).
+
+    >>> with_ids({"ref": "method:pca", "name": "PCA"})
+    {'ref': 'method:pca', 'kind': 'method', 'id': 'pca', 'name': 'PCA'}
+    """
+    kind, _, ident = item["ref"].partition(":")
+    return {"ref": item["ref"], "kind": item.get("kind") or kind, "id": item.get("id") or ident,
+            **{k: v for k, v in item.items() if k not in ("ref", "kind", "id")}}
 
 
 def _adjacency(reader) -> dict:
@@ -175,14 +186,14 @@ class KnowledgeBase:
             if kind not in KINDS:
                 raise KBError(f"unknown kind {kind!r} in {ref!r}; kinds are {', '.join(KINDS)}")
             if self.reader.record(ref) is None:
-                raise KBError(self._not_found(ident, ref))
+                raise NotFound(self._not_found(ident, ref), param="ref")
             return ref
         kinds = self.reader.kinds_of(ref)
         if len(kinds) == 1:
             return f"{kinds[0]}:{ref}"
         if kinds:
             raise KBError(f"{ref!r} is ambiguous: " + ", ".join(f"{k}:{ref}" for k in kinds))
-        raise KBError(self._not_found(ref, ref))
+        raise NotFound(self._not_found(ref, ref), param="ref")
 
     def _not_found(self, ident: str, ref: str) -> str:
         hits = self.search(ident.replace("-", " "), limit=5)
@@ -201,9 +212,7 @@ class KnowledgeBase:
         """Full-text search (typo-tolerant) over every record: ``[{"ref", "kind", "id", "name", "score"}]``."""
         from .search import search
 
-        hits = search(self._ensure_store() / "index", text, kind, limit)
-        return [{"ref": h["ref"], "kind": h["ref"].split(":", 1)[0], "id": h["ref"].split(":", 1)[1],
-                 **{k: v for k, v in h.items() if k not in ("ref", "kind", "id")}} for h in hits]
+        return [with_ids(h) for h in search(self._ensure_store() / "index", text, kind, limit)]
 
     def query(self, question: str, limit: int = 5, **facets) -> dict:
         """Rank methods for a question in plain words; see kb.query."""
@@ -231,9 +240,19 @@ class KnowledgeBase:
             frontier = {n for node in frontier for n, _, _ in adjacency.get(node, ())} - seen
             seen |= frontier
         names = dict(((k, i), n) for k, i, n in self.reader.index())
-        nodes = [{"ref": r, "kind": r.split(":", 1)[0], "name": names.get(tuple(r.split(":", 1)), r)} for r in sorted(seen)]
+        nodes = [with_ids({"ref": r, "name": names.get(tuple(r.split(":", 1)), r)}) for r in sorted(seen)]
         edges = sorted({e for node in seen for _, e, _ in adjacency.get(node, ()) if e[0] in seen and e[1] in seen})
         return {"center": center, "depth": depth, "nodes": nodes,
+                "edges": [{"source": s, "target": t, "relation": r} for s, t, r in edges]}
+
+    def graph_data(self, around: str | None = None, depth: int = 1) -> dict:
+        """The graph as ``{"center", "depth", "nodes", "edges"}`` (kb.contract.Graph): the neighbourhood
+        of ``around`` within ``depth`` links, or every record and link when ``around`` is None."""
+        if around:
+            return self.neighbourhood(around, depth)
+        nodes = [{"ref": f"{k}:{i}", "kind": k, "id": i, "name": n} for k, i, n in self.reader.index()]
+        edges = sorted(set(self.reader.edges()))
+        return {"center": None, "depth": None, "nodes": nodes,
                 "edges": [{"source": s, "target": t, "relation": r} for s, t, r in edges]}
 
     def path(self, to: str | None = None, know=(), audience: str | None = None) -> dict:
@@ -242,7 +261,9 @@ class KnowledgeBase:
         ``know`` lists the records already known: a list, or a comma-separated string."""
         from .paths import learning_path
 
-        return learning_path(self, to, as_list(know, "know"), audience)
+        result = learning_path(self, to, as_list(know, "know"), audience)
+        result["steps"] = [with_ids(step) for step in result["steps"]]
+        return result
 
     # -- the handbook, the graph and reading lists (kb.render, kb.export, kb.handbook) ---------------
     def render(self, out: str | Path, fmt: str = "markdown", progress=None) -> dict:

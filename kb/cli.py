@@ -51,8 +51,15 @@ class KBGroup(click.Group):
                 click.echo(p.format(), err=True)
             if len(exc.problems) > 50:
                 click.echo(f"... and {len(exc.problems) - 50} more", err=True)
-            option = f"--{exc.param.replace('_', '-')}: " if getattr(exc, "param", None) else ""
-            raise click.ClickException(option + str(exc)) from None
+            raise click.ClickException(self._option_hint(ctx, exc) + str(exc)) from None
+
+    def _option_hint(self, ctx, exc: KBError) -> str:
+        """``--goal: `` when the library names a parameter that is an option of the invoked command."""
+        command = self.commands.get(ctx.invoked_subcommand or "")
+        for p in getattr(command, "params", ()):
+            if isinstance(p, click.Option) and p.name == getattr(exc, "param", None):
+                return f"{p.opts[0]}: "
+        return ""
 
 
 @click.group(cls=KBGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -230,9 +237,10 @@ def search(kb, text, kind, limit, fmt):
 @click.option("--access", default=None, help="What you can access: black-box, activations, gradients, weights.")
 @click.option("--scope", default=None, help="local (one prediction) or global (the whole model).")
 @click.option("-n", "--limit", default=5, show_default=True, help="How many methods to show.")
+@click.option("--explain", is_flag=True, help="Show how the question was read: facets, goals, evidence, score parts.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @pass_kb
-def query(kb, question, goal, architecture, modality, access, scope, limit, fmt):
+def query(kb, question, goal, architecture, modality, access, scope, limit, explain, fmt):
     """Which method fits QUESTION? Ranked methods with reasons, caveats, papers, tools and how to run them.
 
     \b
@@ -243,7 +251,7 @@ def query(kb, question, goal, architecture, modality, access, scope, limit, fmt)
     from .textfmt import answer_text
 
     ans = kb.query(" ".join(question), limit=limit, goal=goal, architecture=architecture, modality=modality,
-                   access=access, scope=scope)
+                   access=access, scope=scope, explain=explain)
     _notices(kb)
     _emit(ans, "json" if fmt == "json" else "text", lambda a: answer_text(a, markdown=fmt == "markdown"))
 
@@ -375,18 +383,23 @@ def render(kb, out, fmt, progress, check):
 @cli.command()
 @click.option("--around", default=None, help="Only the neighbourhood of this record (kind:id or a unique id).")
 @click.option("--depth", default=1, show_default=True, type=click.IntRange(0, 20), help="Links away from --around.")
-@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "graphml", "json"]), default="dot", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "graphml", "json", "node-link"]), default="dot",
+              show_default=True, help="json: {center, depth, nodes, edges} as the HTTP API and MCP answer; "
+              "node-link: networkx's node-link JSON.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
 @pass_kb
 def graph(kb, around, depth, fmt, out):
-    """Export the knowledge graph (or a neighbourhood) as DOT, Mermaid, GraphML or node-link JSON.
+    """Export the knowledge graph (or a neighbourhood) as DOT, Mermaid, GraphML or JSON.
 
     \b
     Example:
       kb graph --around method:grad-cam --depth 2 --format mermaid
       kb graph --format dot | dot -Tsvg > kb.svg
     """
-    text = kb.graph(around, depth, fmt)
+    if fmt == "json":
+        text = json.dumps(kb.graph_data(around, depth), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = kb.graph(around, depth, "json" if fmt == "node-link" else fmt)
     _notices(kb)
     _write_or_echo(text, out)
 

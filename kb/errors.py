@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Problem", "KBError", "CODES"]
+__all__ = ["Problem", "KBError", "NotFound", "CODES"]
 
 # Every code a Problem can carry, with the fix a user should make. tests/test_docs.py checks that
 # each code emitted anywhere is listed here, so the docs never lag behind the checks.
@@ -83,3 +83,19 @@ class KBError(Exception):
         super().__init__(message)
         self.problems = problems or []
         self.param = param
+
+    code = "bad-request"
+
+    def to_dict(self) -> dict:
+        """The one error shape of HTTP and MCP answers (kb.contract.ErrorBody).
+
+        >>> NotFound("no record 'method:x'.", param="ref").to_dict()
+        {'detail': "no record 'method:x'.", 'code': 'not-found', 'param': 'ref'}
+        """
+        return {"detail": str(self), "code": self.code, "param": self.param}
+
+
+class NotFound(KBError):
+    """The record (or other thing) asked for does not exist; HTTP answers 404."""
+
+    code = "not-found"

@@ -64,13 +64,13 @@ def test_cli_graph_neighbourhood(minimal, runner, fmt):
     assert result.exit_code == 0, result.output
     assert "Saliency maps" in result.output and "Superposition" not in result.output  # two links away
     if fmt == "json":
-        refs = {n["id"] for n in json.loads(result.output)["nodes"]}
+        refs = {n["ref"] for n in json.loads(result.output)["nodes"]}
         assert "method:saliency-maps" in refs and "concept:gradient" in refs and "topic:superposition" not in refs
 
 
 def test_cli_graph_whole_and_depth_two(minimal, runner):
     whole = runner.invoke(cli, ["--root", str(minimal), "graph", "--format", "json"])
-    nodes = {n["id"] for n in json.loads(whole.output)["nodes"]}
+    nodes = {n["ref"] for n in json.loads(whole.output)["nodes"]}
     assert "topic:superposition" in nodes and "paper:sundararajan2017axiomatic" in nodes
     wider = runner.invoke(cli, ["--root", str(minimal), "graph", "--around", "saliency-maps", "--depth", "3", "--format", "dot"])
     assert "topic:superposition" in wider.output

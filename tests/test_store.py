@@ -121,9 +121,9 @@ def test_show_unknown_ref_suggests(minimal, runner):
 def test_list_json_contract(minimal, runner):
     out = runner.invoke(cli, ["--root", str(minimal), "list", "--format", "json"])
     rows = json.loads(out.output)
-    assert {"kind": "paper", "id": "simonyan2014deep",
+    assert {"ref": "paper:simonyan2014deep", "kind": "paper", "id": "simonyan2014deep",
             "name": "Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps"} in rows
-    assert all(set(r) == {"kind", "id", "name"} for r in rows)
+    assert all(set(r) == {"ref", "kind", "id", "name"} for r in rows)
     methods = json.loads(runner.invoke(cli, ["--root", str(minimal), "list", "method", "--format", "json"]).output)
     assert [r["id"] for r in methods] == ["integrated-gradients", "saliency-maps"]
     bad = runner.invoke(cli, ["--root", str(minimal), "list", "widget"])
