@@ -68,12 +68,16 @@ class Paper:
 
     @property
     def link(self) -> str | None:
-        """The best stable link: DOI, else arXiv, else URL."""
+        """The best stable link: DOI, else arXiv, else an http(s) URL (never a ``javascript:`` one)."""
+        from urllib.parse import quote
+
         if self.doi:
-            return f"https://doi.org/{self.doi}"
+            return "https://doi.org/" + quote(self.doi, safe="/:;()._-")
         if self.arxiv:
-            return f"https://arxiv.org/abs/{self.arxiv}"
-        return self.url
+            return "https://arxiv.org/abs/" + quote(self.arxiv, safe="/._-")
+        if self.url and self.url.strip().lower().startswith(("http://", "https://")):
+            return self.url.strip()
+        return None
 
     def short_authors(self) -> str:
         """``Kim``, ``Kim and Wattenberg`` or ``Kim et al.``: surnames as a citation shows them."""

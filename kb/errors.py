@@ -38,6 +38,8 @@ CODES: dict[str, str] = {
     "reference-missing": "The method has no reference implementation yet (reference: null).",
     "orphan": "No other record links to this one. Link it from a goal, path, method or see_also.",
     "uncited-paper": "No record cites this BibTeX entry.",
+    "unsafe-url": "A link, image or url may use http(s), mailto or a relative address; javascript:, data: and other schemes could run script in readers' browsers.",
+    "unsafe-html": "Raw active HTML (script, svg, iframe, event handlers such as onload=) is refused in record text and BibTeX fields; put markup inside `code` or describe it in words.",
     "broken-link": "A link in the rendered output points to a file or #anchor that does not exist.",
 }
 

@@ -24,6 +24,7 @@ from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps,
                        tool_matrix)
 from .notebook import notebook_json
 from .refs import CITATION_RE, KINDS, LINK_RE, citation_keys, is_citekey, is_slug
+from .safety import code_span, is_safe_url, neutralise_links, split_code
 from .schema import LINK_FIELDS, MODELS
 from .signature import reference_signature
 
@@ -76,7 +77,6 @@ def _finalize(value):
     return Markup(md_escape(value))
 
 
-_CODE = re.compile(r"(?ms)^(?P<fence>`{3,}|~{3,})[^\n]*\n.*?^(?P=fence)[ \t]*$|(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!`)")
 _AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
 
 
@@ -147,13 +147,9 @@ class Renderer:
         text = str(text).strip()
         if inline:
             text = re.sub(r"\s*\n\s*", " ", text)
-        out, pos = [], 0
-        for m in _CODE.finditer(text):
-            out.append(self._prose_text(page, text[pos:m.start()]))
-            out.append(m.group(0))
-            pos = m.end()
-        out.append(self._prose_text(page, text[pos:]))
-        return Markup("".join(out))
+        # code as Markdown reads it stays verbatim; everything else is prose, escaped (kb.safety)
+        return Markup("".join(piece if is_code else self._prose_text(page, piece)
+                              for is_code, _, piece in split_code(text)))
 
     def _prose_text(self, page: str, text: str) -> str:
         links: list[str] = []
@@ -174,7 +170,11 @@ class Renderer:
         text = LINK_RE.sub(wiki, text)
         text = CITATION_RE.sub(citation, text)
         text = _AUTOLINK.sub(lambda m: keep(f"<{m.group(1)}>"), text)
-        text = text.replace("<", "&lt;")
+        # Record text is Markdown, never HTML: links to unsafe URLs become text; "&" is escaped so no
+        # entity can spell "javascript:" inside a link; "<" so no tag opens; "{" so attr_list never
+        # reads an attribute ({: onclick=...}) from it.
+        text = neutralise_links(text)
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace("{", "&#123;").replace("}", "&#125;")
         return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
 
     def code(self, text, lang: str = "python"):
@@ -304,10 +304,18 @@ def _environment(templates: Path):
 
 
 def _href(url) -> str:
-    """A URL made safe to stand inside Markdown's ``(...)``: spaces, quotes, brackets percent-encoded."""
+    """A URL made safe to stand inside Markdown's ``(...)``: spaces, quotes, brackets percent-encoded;
+    a scheme other than http(s) or mailto (``javascript:``, ``data:``) gives ``#`` instead."""
     from urllib.parse import quote
 
+    if not is_safe_url(str(url)):
+        return _markup()("#")
     return _markup()(quote(str(url), safe=":/?#@!$&'*+,;=%~._-[]"))
+
+
+def _code_span(text):
+    """Any value as one inline code span (kb.safety.code_span); never marked safe unescaped."""
+    return _markup()(code_span(text))
 
 
 def _attrs(anchor: str):
@@ -427,7 +435,7 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
     out = Path(out)
     env, html_env = _environment(templates)
     for e in (env, html_env):
-        e.filters.update(humanize=_humanize, href=_href)
+        e.filters.update(humanize=_humanize, href=_href, code_span=_code_span)
         e.globals.update(attrs=_attrs)
     r = Renderer(site, fmt, env)
     r.pages = {stem: tpl for stem, tpl in SECTIONS}
@@ -472,7 +480,7 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
             _write(docs, stem + ".md", text)
         else:
             converter.reset()
-            body = converter.convert(text)
+            body = sanitise_html(converter.convert(text))
             html = layout.render(content=_markup()(body), title=title, page=stem, root=r.root(stem),
                                  url=lambda target, anchor=None, _s=stem: r.url(_s, target, anchor),
                                  has_page=lambda target: r.stem(target) is not None)
@@ -501,6 +509,32 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
             if src.is_file():
                 shutil.copyfile(src, safe_child(static, src.name))
     return {"pages": written, "format": fmt, "out": str(out), "seconds": round(time.perf_counter() - started, 3)}
+
+
+# The HTML a page body may hold: what Python-Markdown writes for the templates' Markdown, plus the
+# inline SVG of the neighbourhood diagram. Everything else (script, event handlers, javascript: and
+# data: URLs, style) is dropped, whatever got past validation and escaping.
+_SVG_TAGS = {"svg", "g", "rect", "line", "text", "title"}
+_ATTRIBUTES = {
+    "*": {"id", "class", "title", "lang"},
+    "a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "ol": {"start"},
+    "th": {"style", "align"}, "td": {"style", "align"}, "code": {"class"},
+    "svg": {"xmlns", "viewbox", "role", "aria-label"}, "rect": {"x", "y", "width", "height", "rx"},
+    "line": {"x1", "y1", "x2", "y2"}, "text": {"x", "y"},
+}
+
+
+def sanitise_html(body: str) -> str:
+    """``body`` through an allow-list HTML sanitiser (nh3): only known tags, attributes and URL schemes.
+
+    >>> sanitise_html('<p onclick="x()">a <a href="javascript:alert(1)">b</a><script>c</script></p>')
+    '<p>a <a>b</a></p>'
+    """
+    import nh3
+
+    return nh3.clean(body, tags=set(nh3.ALLOWED_TAGS) | _SVG_TAGS, attributes=_ATTRIBUTES, link_rel=None,
+                     url_schemes={"http", "https", "mailto"}, strip_comments=True,
+                     filter_style_properties={"text-align"})
 
 
 def _title(markdown_text: str) -> str:

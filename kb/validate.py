@@ -193,3 +193,50 @@ def reference_docstring_citations(content: Content) -> Iterator[Problem]:
             if key not in keys:
                 yield Problem("unknown-citekey", f"kb/reference/{module.name}", offset + 1, None,
                               f"docstring cites {key!r}, which is not in bib/*.bib")
+
+
+# Fields rendered as code (fenced blocks or code spans), where markup is shown, never run.
+_CODE_FIELDS = {"example", "quick_start", "install", "code", "api", "check", "reference", "file", "test"}
+
+
+def _strings(value, loc=()):
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, loc + (i,))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k not in _CODE_FIELDS:
+                yield from _strings(v, loc + (k,))
+
+
+@check
+def hostile_markup(content: Content) -> Iterator[Problem]:
+    """No script in the handbook: unsafe URLs and active HTML in record text and BibTeX fields."""
+    from .safety import active_html, find_hazards, url_scheme
+
+    for rec in content.records:
+        for loc, text in _strings(rec.model.model_dump(mode="json")):
+            if not loc or not any(c in text for c in "<:{&"):
+                continue
+            hazards = find_hazards(text)
+            if not hazards:
+                continue
+            if loc == ("body",) and rec.body_line:
+                first = rec.body_line
+            else:
+                first = (rec.line(*loc) or 1) + (1 if "\n" in text.strip() else 0)
+            field = ".".join(str(p) for p in loc)
+            for offset, message in hazards:
+                code = "unsafe-url" if message.startswith("link") else "unsafe-html"
+                yield Problem(code, rec.file, first + offset, rec.ref, f"{field}: {message}")
+    for paper in content.papers:
+        for name, value in paper.fields.items():
+            if name == "url" and url_scheme(value) not in ("http", "https"):
+                yield Problem("unsafe-url", paper.file, paper.line, paper.ref,
+                              f"url {value[:60]!r}: a paper's url must be an http(s) address")
+            for _, what in active_html(value):
+                yield Problem("unsafe-html", paper.file, paper.line, paper.ref,
+                              f"{name}: active HTML ({what}); BibTeX fields hold plain text")
+                break

@@ -6,6 +6,8 @@
   var docs = window.KB_SEARCH_INDEX || [];
   var root = document.body.getAttribute("data-root") || "./";
   if (!input || !list) { return; }
+  // the page's Content-Security-Policy allows no inline handler, so the form is held back here
+  if (input.form) { input.form.addEventListener("submit", function (e) { e.preventDefault(); }); }
 
   function fold(text) {
     return String(text || "").toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "");

@@ -1,0 +1,183 @@
+"""What record text may put into a rendered page: URL schemes, code spans, links and active HTML.
+
+One reading of record Markdown, shared by validation (which rejects hostile text with file and
+line) and rendering (which neutralises it anyway), and written to agree with Python-Markdown,
+which MkDocs and the HTML site both use: where the two might disagree about what is code, the
+text is treated as prose, so it is escaped rather than trusted.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Iterator
+
+__all__ = ["SAFE_SCHEMES", "url_scheme", "is_safe_url", "split_code", "unsafe_links", "neutralise_links",
+           "active_html", "code_span", "find_hazards"]
+
+SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+
+# Browsers drop ASCII tab and newline anywhere in a URL and C0 controls or spaces around it
+# (WHATWG URL parsing), so "java\tscript:" is a javascript: URL.
+_URL_JUNK = re.compile(r"[\t\n\r]")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def url_scheme(url: str) -> str | None:
+    """The scheme a browser would read from ``url`` (lowercase), or None for a relative URL.
+
+    >>> url_scheme("  JaVa&#x53;cript:alert(1)"), url_scheme("java\\tscript:x"), url_scheme("../a.html#x")
+    ('javascript', 'javascript', None)
+    """
+    text = html.unescape(str(url))
+    text = _URL_JUNK.sub("", text).lstrip("".join(map(chr, range(0x21))) + "<")
+    m = _SCHEME.match(text)
+    return m.group(1).lower() if m else None
+
+
+def is_safe_url(url: str) -> bool:
+    """True for http(s), mailto and relative URLs; False for javascript:, data:, vbscript:, file: ...
+
+    >>> is_safe_url("https://arxiv.org/abs/1703.01365"), is_safe_url("#x"), is_safe_url("data:text/html,x")
+    (True, True, False)
+    """
+    scheme = url_scheme(url)
+    return scheme is None or scheme in SAFE_SCHEMES
+
+
+# Code, as Python-Markdown reads it: a fence at the start of a line up to the same fence, or a
+# backtick run not escaped by an odd number of backslashes, closed by the same run on the SAME
+# line. A span across lines is left to be escaped: block structure (a heading, a list item, a
+# blank line) can split it, and then what looked like code would be raw HTML.
+CODE_RE = re.compile(
+    r"(?ms)^(?P<fence>`{3,}|~{3,})[^\n]*\n.*?^(?P=fence)[ \t]*$"
+    r"|(?<![\\`])(?:\\\\)*(?P<ticks>`+)(?!`)[^\n]*?(?<!`)(?P=ticks)(?!`)")
+
+
+def split_code(text: str) -> Iterator[tuple[bool, int, str]]:
+    """``(is_code, offset, piece)`` over ``text``: code kept verbatim, everything else prose.
+
+    >>> [(c, p) for c, _, p in split_code("a `<b>` \\\\`<svg>` ``x\\n`` c")]
+    [(False, 'a '), (True, '`<b>`'), (False, ' \\\\`<svg>` ``x\\n`` c')]
+    """
+    pos = 0
+    for m in CODE_RE.finditer(text):
+        start = m.start("ticks") if m.group("ticks") else m.start()
+        if start > pos:
+            yield False, pos, text[pos:start]
+        yield True, start, text[start:m.end()]
+        pos = m.end()
+    if pos < len(text):
+        yield False, pos, text[pos:]
+
+
+# "](" opens an inline link or image destination; Python-Markdown allows whitespace after "(".
+_INLINE_DEST = re.compile(r"\]\(\s*(<?)([^\s)>]*)")
+# A reference definition "[label]: url" (Python-Markdown's ReferenceProcessor, url possibly on the next line).
+_REFERENCE_DEF = re.compile(r"(?m)^([ ]{0,3})\[([^\[\]\n]*)\]:[ ]*(?:\n[ ]*)?(\S+)")
+_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]*:[^<>\s]*)>")
+_RAW_URL_ATTR = re.compile(r"""(?i)\b(?:href|src|action|formaction|xlink:href|poster|data)\s*=\s*["']?([^"'\s>]+)""")
+
+
+def unsafe_links(text: str) -> Iterator[tuple[int, str]]:
+    """``(offset, url)`` of each link, image or reference definition in prose whose URL is unsafe."""
+    for m in _INLINE_DEST.finditer(text):
+        dest = text[m.start(2):m.start(2) + 200]
+        if not is_safe_url(dest):
+            yield m.start(), m.group(2)
+    for m in _REFERENCE_DEF.finditer(text):
+        if not is_safe_url(m.group(3)):
+            yield m.start(), m.group(3)
+    for m in _AUTOLINK.finditer(text):
+        if not is_safe_url(m.group(1)):
+            yield m.start(), m.group(1)
+
+
+def neutralise_links(text: str) -> str:
+    """Prose with every unsafe link turned into plain text (its ``(`` or ``[`` backslash-escaped).
+
+    >>> neutralise_links("[x](javascript:alert(1)) [y](https://ok)")
+    '[x]\\\\(javascript:alert(1)) [y](https://ok)'
+    """
+    def inline(m: re.Match) -> str:
+        dest = text[m.start(2):m.start(2) + 200]
+        return m.group(0) if is_safe_url(dest) else "]\\(" + m.group(0)[2:]
+
+    def reference(m: re.Match) -> str:
+        return m.group(0) if is_safe_url(m.group(3)) else m.group(1) + "\\" + m.group(0)[len(m.group(1)):]
+
+    text = _REFERENCE_DEF.sub(reference, text)
+    return _INLINE_DEST.sub(inline, text)
+
+
+# Elements that run script, load other documents or restyle the page; and event-handler attributes.
+ACTIVE_TAGS = ("script", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math", "style",
+               "link", "meta", "base", "form", "template", "noscript", "xml", "portal", "img", "video", "audio",
+               "source", "input", "button", "textarea", "select", "details", "marquee", "body", "html")
+_ACTIVE_TAG = re.compile(r"(?i)<\s*/?\s*(" + "|".join(ACTIVE_TAGS) + r")(?![a-z0-9-])")
+_TAG = re.compile(r"(?s)<[A-Za-z!/?][^<>]*>?")
+_ATTR_GROUP = re.compile(r"\{[^{}\n]*\}")
+_HANDLER = re.compile(r"(?i)(?:^|[\s\"'/;{:.,])on[a-z]+\s*=")
+
+
+def active_html(text: str) -> Iterator[tuple[int, str]]:
+    """``(offset, what)`` of active HTML in prose: script-capable elements, event-handler attributes
+    in a tag or an attr_list ``{...}``, and unsafe URLs in raw ``href=``/``src=`` attributes.
+
+    Entities need no decoding here: rendering escapes ``&``, so ``&lt;svg&gt;`` stays text.
+    """
+    for m in _ACTIVE_TAG.finditer(text):
+        yield m.start(), f"<{m.group(1).lower()}> element"
+    for m in _TAG.finditer(text):
+        if _HANDLER.search(m.group(0)):
+            yield m.start(), "event-handler attribute"
+        for u in _RAW_URL_ATTR.finditer(m.group(0)):
+            if not is_safe_url(u.group(1)):
+                yield m.start(), f"{url_scheme(u.group(1))}: URL in an attribute"
+    for m in _ATTR_GROUP.finditer(text):
+        if _HANDLER.search(m.group(0)):
+            yield m.start(), "event-handler attribute in an attribute list {...}"
+
+
+def find_hazards(text: str) -> list[tuple[int, str]]:
+    """Every hazard in record Markdown outside code: ``(line offset, message)``, sorted.
+
+    [[kind:id]] links and [@key] citations are the handbook's own and are not looked into.
+
+    >>> for line, message in find_hazards("ok `<script>` here\\n[x](JAVASCRIPT:alert(1))\\n<svg onload=alert(1)>"):
+    ...     print(line, message[:37])
+    1 link to a javascript: URL ('JAVASCRIP
+    2 active HTML (<svg> element); write it
+    2 active HTML (event-handler attribute)
+    """
+    from .refs import CITATION_RE, LINK_RE
+
+    if not text:
+        return []
+    # the handbook's own links become same-length blanks, so offsets (and lines) stay right
+    text = LINK_RE.sub(lambda m: " " * len(m.group(0)), str(text))
+    text = CITATION_RE.sub(lambda m: " " * len(m.group(0)), text)
+    found: set[tuple[int, str]] = set()
+    for is_code, offset, piece in split_code(text):
+        if is_code:
+            continue
+        for at, url in unsafe_links(piece):
+            found.add((text.count("\n", 0, offset + at), f"link to a {url_scheme(url)}: URL ({url[:40]!r}); "
+                       "links may use http(s), mailto or relative URLs"))
+        for at, what in active_html(piece):
+            found.add((text.count("\n", 0, offset + at), f"active HTML ({what}); write it inside `code` or "
+                       "describe it in words"))
+    return sorted(found)
+
+
+def code_span(text) -> str:
+    """``text`` as one inline code span, whatever it holds: whitespace (newlines too) collapsed,
+    fenced by more backticks than any run inside, so it can neither end early nor span a block.
+
+    >>> code_span("a`b"), code_span("x\\n\\n<svg onload=1>")
+    ('``a`b``', '`x <svg onload=1>`')
+    """
+    text = " ".join(str(text).split())
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}" if text else ""
