@@ -47,7 +47,18 @@ def answer_text(ans: dict, markdown: bool = False) -> str:
                  + ("_" if markdown else ""))
     if f.get("corrected"):
         lines.append("spelling: " + ", ".join(f"{a} -> {b}" for a, b in f["corrected"].items()))
+    if ans.get("confidence"):
+        lines.append(f"confidence: {ans['confidence']}")
     lines.append("")
+    if ans.get("out_of_scope"):
+        lines.append("This does not look like a question about interpreting or explaining a model.")
+        lines.append("If it is, say what you want to know about the model; the closest needs are:")
+        lines += [f"  - {g['name']}  ({g['ref']})" for g in ans.get("nearest_goals", [])]
+        return "\n".join(lines).rstrip()
+    if ans.get("choices"):
+        lines.append("Your question could mean several things; these answers mix them. Ask again with --goal:")
+        lines += [f"  - {c['name']}  (--goal {c['id']})" for c in ans["choices"]]
+        lines.append("")
     if not ans["results"]:
         lines.append("no method fits; try other words or `kb search`")
     for i, r in enumerate(ans["results"], 1):
@@ -66,7 +77,23 @@ def answer_text(ans: dict, markdown: bool = False) -> str:
             lines.append(f"{bullet}tools: " + ", ".join(f"{t['api']} ({t['tool']})" for t in r["tools"][:3]))
         if r.get("run"):
             lines.append(f"{bullet}run: {r['run']}   (reference: {r['reference']})")
+        if r.get("score_parts"):
+            lines.append(f"{bullet}score parts: " + ", ".join(f"{k} {v:+.2f}" for k, v in r["score_parts"].items()))
         lines.append("")
+    if ans.get("related"):
+        lines.append(("### " if markdown else "") + "See also (case studies, tutorials)")
+        lines += [f"  - {x['name']}  ({x['ref']}): {x['why']}" for x in ans["related"]]
+        lines.append("")
+    if ans.get("explain"):
+        e = ans["explain"]
+        lines.append("how the question was read:")
+        lines.append(f"  goals: " + ", ".join(f"{g['id']} {g['strength']}" for g in f.get("goals", [])))
+        lines.append(f"  evidence: goal words {e['goal_evidence']}, method words {e['method_evidence']}, "
+                     f"off-topic {e['off_topic']['id']} {e['off_topic']['score']}; fit {e['fit']}")
+        lines.append(f"  about a model because of: {', '.join(e['subject_words']) or 'nothing'}")
+        if e.get("clause_goals"):
+            lines.append("  parts of the question: " + ", ".join(f"{g['id']} {g['score']}" for g in e["clause_goals"]))
+        lines.append(f"  terms: {' '.join(e['terms'])}")
     return "\n".join(lines).rstrip()
 
 
