@@ -329,6 +329,28 @@ def serve(kb, host, port, workers):
     uvicorn.run(create_app(kb.layout), host=host, port=port, workers=workers, log_level="warning")
 
 
+@cli.command(name="mcp")
+@pass_kb
+def mcp_(kb):
+    """Serve the knowledge base to coding assistants and agents over the Model Context Protocol (stdio).
+
+    \b
+    Tools: query, show, search, path, list, bib (the shapes of --format json); resources: one per
+    record, kb://<kind>/<id>. Needs the mcp extra: pip install 'interp-kb[mcp]'. Register it with an
+    assistant as the command `kb mcp` (add --root DIR for your own knowledge base), e.g.
+      claude mcp add interp-kb -- /path/to/.venv/bin/kb mcp
+    Builds the store first if it is missing or stale; then answers until the client disconnects.
+    """
+    try:
+        from .mcp_server import serve_stdio
+    except ImportError as exc:
+        if not (exc.name or "").startswith(("mcp", "pydantic")):
+            raise
+        raise click.ClickException("kb mcp needs the MCP SDK: pip install 'interp-kb[mcp]'") from None
+    kb.list()  # builds the store if needed, and fails early with a clear message if it cannot
+    serve_stdio(kb)
+
+
 def _progress_bars(show: bool):
     """A (phase, done, total) callback drawing one click progress bar per phase on stderr."""
     bars: dict = {}
