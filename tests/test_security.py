@@ -219,3 +219,64 @@ def test_html_pages_carry_a_content_security_policy(tmp_path, minimal_site):
     assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"]
     assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'none'"]
     assert active_content(page, layout=True) == []
+
+
+# -- hostile Markdown and URLs, generated: no active content in any rendered page ------------------
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_SCHEME_SPELLINGS = st.sampled_from([
+    "javascript:", "JaVaScRiPt:", "java\tscript:", "java\nscript:", " \x01javascript:", "&#106;avascript:",
+    "&#x6A;avascript&#58;", "javascript&colon;", "jav&#x09;ascript:", "vbscript:", "data:text/html,", "data:",
+    "javascript://%0a", "https:", "mailto:", "",
+])
+_PAYLOAD = st.sampled_from(["alert(1)", "alert`1`", "x", "/x", "<script>alert(1)</script>", "#y"])
+URLS = st.builds(lambda s, p: s + p, _SCHEME_SPELLINGS, _PAYLOAD)
+
+
+def _link(url, kind):
+    return {"inline": f"[t]({url})", "image": f"![a]({url})", "angle": f"[t]( <{url}> \"title\")",
+            "reference": f"[t][r]\n\n[r]: {url}", "reference-next-line": f"[t][r]\n\n[r]:\n  {url}",
+            "autolink": f"<{url}>", "raw-a": f"<a href=\"{url}\">t</a>", "raw-iframe": f"<iframe src='{url}'>",
+            "nested": f"[[t]]({url})", "brackets": f"[t] ({url})"}[kind]
+
+
+LINKS = st.builds(_link, URLS, st.sampled_from(["inline", "image", "angle", "reference", "reference-next-line",
+                                                "autolink", "raw-a", "raw-iframe", "nested", "brackets"]))
+FRAGMENTS = st.sampled_from([
+    "`", "``", "\\`", "\\\\`", "```", "~~~", "\n", "\n\n", "\n# ", "\n- ", "\n> ", "\n    ", " | ", "\\", "{:",
+    "{", "}", " onmouseover=\"alert(1)\"", "onload=alert(1)", "}", "<svg onload=alert(1)>",
+    "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "<", ">", "*em*", "[[method:integrated-gradients]]",
+    "[@sundararajan2017axiomatic]", "&", "&lt;", "&#60;svg onload=alert(1)&#62;", "text", " ", "]", "(", ")",
+    "<details open ontoggle=alert(1)>", "<math><mi xlink:href='javascript:alert(1)'>x</mi></math>",
+])
+HOSTILE_MARKDOWN = st.lists(LINKS | FRAGMENTS, min_size=1, max_size=14).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=HOSTILE_MARKDOWN, inline=st.booleans())
+def test_generated_hostile_markdown_renders_inert(minimal_site, text, inline):
+    r = Renderer(minimal_site, "markdown")
+    out = str(r.prose("concept/gradient", text, inline=inline))
+    assert active_content(mkdocs_html(out)) == [], (text, out)
+    assert active_content(site_html(out)) == [], (text, out)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(url=URLS)
+def test_generated_urls_in_url_fields_are_never_links(minimal_site, url):
+    from kb.render import _code_span, _href
+
+    href = str(_href(url))
+    assert active_content(mkdocs_html(f"[x]({href})")) == [] and active_content(site_html(f"[x]({href})")) == []
+    shown = mkdocs_html("- " + str(_code_span(url + "\n\n" + url)))
+    assert active_content(shown) == [], shown
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=HOSTILE_MARKDOWN)
+def test_validation_flags_what_raw_markdown_would_run(text):
+    """What Python-Markdown would turn into active content, left unescaped, validation reports."""
+    from kb.safety import find_hazards
+
+    if active_content(mkdocs_html(text)):
+        assert find_hazards(text), text
