@@ -35,11 +35,22 @@ def check(condition: bool, message: str) -> None:
         raise CheckFailed(message)
 
 
-def clean_checkout(dest: Path) -> Path:
-    """A clean checkout of the committed tree (HEAD): no .kb/, build/, caches or work in progress."""
+def clean_checkout(dest: Path, content_rev: str | None = None) -> Path:
+    """A clean checkout of the committed tree (HEAD): no .kb/, build/, caches or work in progress.
+
+    ``content_rev`` takes content/ and bib/ from another commit (to measure while HEAD's content is mid-edit)."""
     dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=REPO, capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+    def extract(rev: str, *paths: str) -> None:
+        archive = subprocess.run(["git", "archive", "--format=tar", rev, *paths], cwd=REPO, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+    extract("HEAD")
+    if content_rev:
+        for name in ("content", "bib"):
+            shutil.rmtree(dest / name)
+        extract(content_rev, "content", "bib")
     return dest
 
 
@@ -75,8 +86,8 @@ def timed(cmd: list[str], env: dict, cwd: Path) -> tuple[float, subprocess.Compl
     return time.perf_counter() - t0, proc
 
 
-def run(work: Path, runs: int = 10) -> dict:
-    src = clean_checkout(work / "checkout")
+def run(work: Path, runs: int = 10, content_rev: str | None = None) -> dict:
+    src = clean_checkout(work / "checkout", content_rev)
     wheel = build_wheel(src, work / "dist")
     contents = wheel_contents(wheel)
     for needed in ("kb/_handbook/content/method/integrated-gradients.yaml", "kb/_handbook/templates/_layout.html.j2",
@@ -139,10 +150,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--work", default=None, help="keep the checkout, wheel, venv and cache here")
+    ap.add_argument("--content-rev", default=None, help="take content/ and bib/ from this commit instead of HEAD")
     args = ap.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="kb-wheel-"))
     try:
-        result = run(work, args.runs)
+        result = run(work, args.runs, args.content_rev)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

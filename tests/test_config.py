@@ -107,3 +107,11 @@ def test_no_bundled_handbook_and_no_knowledge_base_says_so(empty, monkeypatch, r
     monkeypatch.delenv("KB_ROOT", raising=False)
     out = runner.invoke(cli, ["query", "x"])
     assert out.exit_code == 1 and "no knowledge base here" in out.output
+
+
+def test_the_user_cache_folder_is_platformdirs(monkeypatch, tmp_path):
+    from platformdirs import user_cache_path
+
+    for value in (str(tmp_path / "xdg"), ""):
+        monkeypatch.setenv("XDG_CACHE_HOME", value)
+        assert kb.config.user_cache_folder() == user_cache_path("interp-kb", appauthor=False)
