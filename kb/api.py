@@ -196,9 +196,13 @@ class KnowledgeBase:
         raise NotFound(self._not_found(ref, ref), param="ref")
 
     def _not_found(self, ident: str, ref: str) -> str:
-        hits = self.search(ident.replace("-", " "), limit=5)
+        from .refs import is_citekey, is_slug
+
+        # "Did you mean" only for what could be an id (a slug or citekey of at most 120 characters):
+        # a fuzzy search over anything else costs work and cannot find a record.
+        hits = self.search(ident.replace("-", " "), limit=5) if is_slug(ident) or is_citekey(ident) else []
         hint = (" Did you mean: " + ", ".join(h["ref"] for h in hits) + "?") if hits else ""
-        return f"no record {ref!r}.{hint}"
+        return f"no record {ref if len(ref) <= 80 else ref[:77] + '...'!r}.{hint}"
 
     def show(self, ref: str) -> dict:
         """One record's fields plus ``links_out`` and ``links_in`` (``[{"relation", "ref"}]``)."""
@@ -208,11 +212,14 @@ class KnowledgeBase:
         data["links_out"], data["links_in"] = self.reader.links(canonical)
         return data
 
-    def search(self, text: str, kind: str | None = None, limit: int = 20) -> list[dict]:
-        """Full-text search (typo-tolerant) over every record: ``[{"ref", "kind", "id", "name", "score"}]``."""
+    def search(self, text: str, kind: str | None = None, limit: int = 20, operators: bool = False) -> list[dict]:
+        """Full-text search (typo-tolerant) over every record: ``[{"ref", "kind", "id", "name", "score"}]``.
+
+        The words are words; ``operators=True`` reads AND, OR, NOT and "phrases" as a query language.
+        """
         from .search import search
 
-        return [with_ids(h) for h in search(self._ensure_store() / "index", text, kind, limit)]
+        return [with_ids(h) for h in search(self._ensure_store() / "index", text, kind, limit, operators)]
 
     def query(self, question: str, limit: int = 5, **facets) -> dict:
         """Rank methods for a question in plain words; see kb.query."""

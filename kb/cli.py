@@ -220,11 +220,12 @@ def show(kb, ref, fmt):
 @click.argument("text", nargs=-1, required=True)
 @click.option("--kind", default=None, help="Only records of this kind.")
 @click.option("-n", "--limit", default=20, show_default=True)
+@click.option("--operators", is_flag=True, help='Read AND, OR, NOT and "phrases" as query operators (default: words).')
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @pass_kb
-def search(kb, text, kind, limit, fmt):
+def search(kb, text, kind, limit, operators, fmt):
     """Full-text search over every record (tolerates typos)."""
-    hits = kb.search(" ".join(text), kind=kind, limit=limit)
+    hits = kb.search(" ".join(text), kind=kind, limit=limit, operators=operators)
     _notices(kb)
     _emit(hits, fmt, lambda hs: "\n".join(f"{h['ref']}\t{h['name']}" for h in hs) or "no match")
 

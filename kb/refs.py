@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "KINDS", "SLUG", "CITEKEY", "is_slug", "parse_ref", "format_ref",
+    "KINDS", "SLUG", "CITEKEY", "MAX_ID", "MAX_REF", "is_slug", "parse_ref", "format_ref",
     "find_links", "find_citations", "citation_keys", "LINK_RE", "CITATION_RE",
 ]
 
@@ -12,6 +12,8 @@ __all__ = [
 KINDS = ("method", "architecture", "case_study", "tool", "concept", "topic", "goal", "path", "tutorial", "paper")
 
 SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+MAX_ID = 120  # the longest id (slug or citekey); MAX_REF: the longest "kind:id"
+MAX_REF = max(len(k) for k in KINDS) + 1 + MAX_ID
 # Citekeys follow Google Scholar's habit (lowercase surname, year, first title word) and may contain hyphens.
 CITEKEY = r"[a-z0-9][a-z0-9_-]*"
 _SLUG_RE = re.compile(rf"^{SLUG}$")
@@ -27,11 +29,11 @@ def is_slug(text: str) -> bool:
     >>> is_slug("grad-cam"), is_slug("../etc"), is_slug("Grad_CAM")
     (True, False, False)
     """
-    return isinstance(text, str) and bool(_SLUG_RE.match(text)) and len(text) <= 120
+    return isinstance(text, str) and len(text) <= MAX_ID and bool(_SLUG_RE.match(text))
 
 
 def is_citekey(text: str) -> bool:
-    return isinstance(text, str) and bool(_CITEKEY_RE.match(text)) and len(text) <= 120
+    return isinstance(text, str) and len(text) <= MAX_ID and bool(_CITEKEY_RE.match(text))
 
 
 def parse_ref(text: str, default_kind: str | None = None) -> tuple[str | None, str]:

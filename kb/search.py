@@ -72,15 +72,26 @@ def update_index(folder: Path, changed: list[dict], removed: set[str]) -> None:
     writer.commit()
 
 
-def search(folder: Path, text: str, kind: str | None = None, limit: int = 20) -> list[dict]:
+# Bounds on the work of one search, whatever its text: a request may name at most MAX_WORDS
+# distinct words; when nothing matches exactly, at most MAX_FUZZY of them, each of plausible length,
+# are retried as fuzzy terms whose first letter must match (a fuzzy term's cost grows with its
+# length and with the number of index terms it is compared with).
+MAX_WORDS = 32
+MAX_FUZZY = 8
+FUZZY_LENGTHS = (3, 24)
+
+
+def search(folder: Path, text: str, kind: str | None = None, limit: int = 20, operators: bool = False) -> list[dict]:
     """Records matching ``text``, best first: ``[{"ref", "kind", "name", "score"}]``.
 
-    Terms are OR-ed; when nothing matches exactly, every term is retried as a fuzzy term
-    (edit distance 1, or 2 for long words) so typos still find their record.
+    The user's words are words: OR-ed, case folded, so "NOT x" finds "not" and "x" (with
+    ``operators=True`` the text is read as a whoosh query: AND, OR, NOT, "phrases", field:value).
+    When nothing matches exactly, the words are retried as fuzzy terms (edit distance 1, or 2 for
+    long words) so typos still find their record.
     """
     from whoosh import index, qparser, query as Q
 
-    words = re.findall(r"[A-Za-z0-9]+", text or "")
+    words = list(dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z0-9]+", text or "")))[:MAX_WORDS]
     if not words:
         return []
     ix = index.open_dir(str(folder))
@@ -98,7 +109,9 @@ def search(folder: Path, text: str, kind: str | None = None, limit: int = 20) ->
             return [{"ref": h["ref"], "kind": h["kind"], "name": h["name"], "score": round(h.score, 3)}
                     for h in searcher.search(q, limit=limit)]
 
-        hits = run(" ".join(words))
+        hits = run(text[:2000] if operators else " ".join(words))
         if not hits:
-            hits = run(" ".join(f"{w}~{2 if len(w) > 7 else 1}" for w in words if len(w) > 2))
+            low, high = FUZZY_LENGTHS
+            fuzzy = [w for w in words if low <= len(w) <= high][:MAX_FUZZY]
+            hits = run(" ".join(f"{w}~{2 if len(w) > 7 else 1}/1" for w in fuzzy)) if fuzzy else []
         return hits

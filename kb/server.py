@@ -8,7 +8,7 @@ from typing import Literal
 from .api import KnowledgeBase
 from .contract import ErrorBody, Graph, Health, PathAnswer, QueryAnswer, Record, RecordRef, SearchHit
 from .errors import KBError, NotFound
-from .refs import KINDS
+from .refs import KINDS, MAX_ID, MAX_REF
 from .schema import Access, Audience, Scope
 
 __all__ = ["create_app"]
@@ -27,7 +27,7 @@ def create_app(root=None, auto_build: bool = False):  # noqa: C901 - one closure
     The server never builds: it answers from the current store and switches to a newer one as
     soon as a `kb build` elsewhere has put it in place.
     """
-    from fastapi import FastAPI, Query, Request
+    from fastapi import FastAPI, Path, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
@@ -64,7 +64,7 @@ def create_app(root=None, auto_build: bool = False):  # noqa: C901 - one closure
         return kb().list(kind)
 
     @app.get("/records/{kind}/{ident}", summary="One record with links in and out (kb show)")
-    def show(kind: Kind, ident: str = ...) -> Record:
+    def show(kind: Kind, ident: str = Path(..., max_length=MAX_ID)) -> Record:
         return kb().show(f"{kind}:{ident}")
 
     @app.get("/search", summary="Full-text search (kb search)")
@@ -73,21 +73,22 @@ def create_app(root=None, auto_build: bool = False):  # noqa: C901 - one closure
         return kb().search(q, kind=kind, limit=limit)
 
     @app.get("/query", summary="Rank methods for a question (kb query)")
-    def query(q: str = Query(..., min_length=1, max_length=2000), goal: str | None = None,
-              architecture: str | None = None, modality: str | None = None,
+    def query(q: str = Query(..., min_length=1, max_length=2000), goal: str | None = Query(None, max_length=MAX_ID),
+              architecture: str | None = Query(None, max_length=MAX_ID),
+              modality: str | None = Query(None, max_length=MAX_ID),
               access: Access | None = None, scope: Scope | None = None,
               limit: int = Query(5, ge=1, le=100)) -> QueryAnswer:
         return kb().query(q, limit=limit, goal=goal, architecture=architecture, modality=modality,
                           access=access, scope=scope)
 
     @app.get("/path", summary="Learning path (kb path)")
-    def path(to: str | None = Query(None, max_length=200),
+    def path(to: str | None = Query(None, max_length=MAX_REF),
              know: str = Query("", max_length=2000, description="comma-separated refs already known"),
              audience: Audience | None = None) -> PathAnswer:
         return kb().path(to, know, audience)
 
     @app.get("/graph", summary="The graph, or a record's neighbourhood, as nodes and edges (kb graph --format json)")
-    def graph(around: str | None = Query(None, max_length=200), depth: int = Query(1, ge=0, le=3)) -> Graph:
+    def graph(around: str | None = Query(None, max_length=MAX_REF), depth: int = Query(1, ge=0, le=3)) -> Graph:
         return kb().graph_data(around, depth)
 
     return app

@@ -91,6 +91,9 @@ def _edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+MAX_CORRECTABLE = 30  # letters; the longest word spelling correction considers (issue 15)
+
+
 def correct(word: str, index: dict[str, list[str]], frequency: dict[str, int]) -> str | None:
     """The closest known word to a misspelt ``word``, via a deletes ``index``; None when nothing is close.
 
@@ -104,8 +107,11 @@ def correct(word: str, index: dict[str, list[str]], frequency: dict[str, int]) -
     ...     for d in deletes(v): idx.setdefault(d, []).append(v)
     >>> correct("convolutonal", idx, vocab), correct("netwrok", idx, vocab), correct("xyz", idx, vocab)
     ('convolutional', 'network', None)
+
+    Words longer than MAX_CORRECTABLE are left alone too: no known word is that long, and the
+    deletions of a word grow with the square of its length (a 2,000-letter word: 2 million strings).
     """
-    if len(word) < 5:
+    if len(word) < 5 or len(word) > MAX_CORRECTABLE:
         return None
     limit = 1 if len(word) <= 6 else 2
     candidates = {c for d in deletes(word, limit) for c in index.get(d, ())}

@@ -280,3 +280,175 @@ def test_validation_flags_what_raw_markdown_would_run(text):
 
     if active_content(mkdocs_html(text)):
         assert find_hazards(text), text
+
+
+# -- findings 2-4: every request bounded (counted work, never seconds) -------------------------------
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from kb import KnowledgeBase
+
+    root = tmp_path_factory.mktemp("bounded") / "kb"
+    shutil.copytree(MINIMAL, root, ignore=shutil.ignore_patterns(".kb"))
+    KnowledgeBase(root).build()
+    return root
+
+
+@pytest.fixture()
+def kb(built):
+    from kb import KnowledgeBase
+
+    k = KnowledgeBase(built, auto_build=False)
+    yield k
+    k.close()
+
+
+class Counter:
+    """Wraps a module function and counts its calls and the size of what it was given."""
+
+    def __init__(self, monkeypatch, module, name):
+        self.calls, self.sizes = 0, []
+        original = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            self.sizes.append(len(str(args[1] if module.__name__ == "kb.search" else args[0])))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+
+def _word(n: int, seed: int = 0) -> str:
+    x, out = seed * 7919 + 12345, []
+    for _ in range(n):
+        x = (x * 1103515245 + 12345) % 2147483648
+        out.append(chr(97 + (x >> 16) % 26))
+    return "".join(out)
+
+
+def test_records_miss_on_an_impossible_id_runs_no_search(kb, monkeypatch):
+    """Finding 2: a miss on input that cannot be an id (too long, not a slug) suggests nothing and searches nothing."""
+    import kb.search as search_module
+    from kb import KBError
+
+    searches = Counter(monkeypatch, search_module, "search")
+    for ref in ("method:" + _word(5000), "method:" + "-".join(_word(8, i) for i in range(555)), _word(2000),
+                "concept:" + "A" * 121, "method:x" * 300):
+        with pytest.raises(KBError) as err:
+            kb.show(ref)
+        assert "Did you mean" not in str(err.value) and len(str(err.value)) < 200
+    with pytest.raises(KBError):
+        kb.path("method:integrated-gradients", ",".join(_word(30, i) for i in range(64)) + "," + _word(2000))
+    with pytest.raises(KBError):
+        kb.graph_data(_word(200), 3)
+    assert searches.calls == 1  # the one 30-letter slug in know (the first miss raises)
+    with pytest.raises(KBError) as err:
+        kb.show("method:integrated-gradient")  # a plausible id still gets its suggestion
+    assert "Did you mean: method:integrated-gradients" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def client(built):
+    from fastapi.testclient import TestClient
+
+    from kb.server import create_app
+
+    return TestClient(create_app(built))
+
+
+@pytest.mark.parametrize("url", [
+    "/records/method/" + "a" * 121, "/graph?around=method:" + "a" * 127, "/path?to=" + "a" * 134,
+    "/path?to=method:pca&know=" + "a," * 1001, "/search?q=" + "a" * 501, "/query?q=" + "a" * 2001,
+    "/query?q=x&goal=" + "a" * 121, "/query?q=x&architecture=" + "a" * 121, "/query?q=x&modality=" + "a" * 121,
+])
+def test_every_parameter_has_a_maximum_length(client, url):
+    """Finding 2: the schema refuses over-long input before any work (422 with the parameter named)."""
+    pytest.importorskip("fastapi")
+    answer = client.get(url)
+    assert answer.status_code == 422, (url, answer.status_code)
+    assert answer.json()["code"] == "invalid-parameter"
+
+
+def test_openapi_declares_every_string_parameter_bounded(client):
+    spec = client.get("/openapi.json").json()
+    for path, ops in spec["paths"].items():
+        for param in ops.get("get", {}).get("parameters", []):
+            schema = param["schema"]
+            options = schema.get("anyOf", [schema])
+            for option in options:
+                if option.get("type") == "string" and "enum" not in option and "const" not in option:
+                    assert option.get("maxLength"), (path, param["name"])
+
+
+def test_typo_correction_ignores_implausibly_long_words(monkeypatch):
+    """Finding 3: the corrector never expands a word past MAX_CORRECTABLE letters (deletions grow with length²)."""
+    import kb.text as text
+
+    generated = Counter(monkeypatch, text, "deletes")
+    assert text.correct(_word(2000), {}, {}) is None
+    assert text.correct(_word(31), {}, {}) is None
+    assert generated.calls == 0
+    text.correct(_word(30), {}, {})
+    assert generated.calls == 1
+
+
+from hypothesis import assume  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.integers(1, 2000), min_size=1, max_size=6), seed=st.integers(0, 10_000))
+def test_query_work_is_bounded_by_word_count_not_length(kb, monkeypatch, lengths, seed):
+    """Finding 3: a question's typo correction expands at most MAX_CORRECTABLE-letter words, however long its words."""
+    import kb.text as text
+
+    question = " ".join(_word(n, seed + i) for i, n in enumerate(lengths))
+    assume(len(question) <= 2000)
+    kb.query("warm up the typo index")
+    expanded = []
+    original = text.deletes
+
+    def counted(word, distance=2):
+        expanded.append(len(word))
+        return original(word, distance)
+
+    monkeypatch.setattr(text, "deletes", counted)
+    kb.query(question)
+    assert all(n <= text.MAX_CORRECTABLE for n in expanded), max(expanded)
+    monkeypatch.undo()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(
+    st.text(max_size=500),
+    st.lists(st.integers(1, 60), min_size=1, max_size=120).map(lambda ns: " ".join(_word(n, n * 31 + i) for i, n in enumerate(ns))[:500]),
+    st.builds(lambda w, n: (w + " ") * n, st.sampled_from(["qzxwv", "NOT", "AND x", "a~2", "gradient"]), st.integers(1, 100)),
+))
+def test_search_work_is_bounded(kb, monkeypatch, text):
+    """Finding 4: one search parses at most MAX_WORDS words, and retries at most MAX_FUZZY short ones as fuzzy terms."""
+    import whoosh.qparser as qparser
+
+    from kb.search import FUZZY_LENGTHS, MAX_FUZZY, MAX_WORDS
+
+    parsed = []
+    original = qparser.QueryParser.parse
+
+    def counted(self, qtext, *args, **kwargs):
+        parsed.append(qtext)
+        return original(self, qtext, *args, **kwargs)
+
+    monkeypatch.setattr(qparser.QueryParser, "parse", counted)
+    kb.search(text[:500])
+    monkeypatch.undo()
+    assert len(parsed) <= 2
+    assert len(parsed[0].split()) <= MAX_WORDS if parsed else True
+    for fuzzy in parsed[1:]:
+        terms = fuzzy.split()
+        assert len(terms) <= MAX_FUZZY and all(len(t.split("~")[0]) <= FUZZY_LENGTHS[1] for t in terms)
+
+
+def test_search_words_are_words_not_operators(kb):
+    """Low: uppercase AND/OR/NOT/TO are words unless operators are asked for."""
+    everything = kb.search("gradient OR attribution OR integrated", limit=200)
+    assert kb.search("NOT xqzv", limit=200) == []
+    assert len(kb.search("NOT xqzv", limit=200, operators=True)) >= 1
+    assert kb.search("gradient AND xqzv") == kb.search("gradient and xqzv")
+    assert everything
