@@ -34,3 +34,22 @@ def test_readme_names_every_command():
     assert "make run" in readme.split("\n## ")[0] and "make test" in readme.split("\n## ")[0]
     missing = [c for c in cli.commands if f"kb {c}" not in readme]
     assert not missing, missing
+
+
+def test_readme_starts_with_the_two_commands_and_says_how_to_reach_kb():
+    readme = (REPO / "README.md").read_text()
+    first_block = readme.split("```")[1].strip().splitlines()
+    assert [line.split()[:2] for line in first_block] == [["make", "run"], ["make", "test"]]
+    for needed in (". .venv/bin/activate", ".venv/bin/kb", "_KB_COMPLETE=bash_source kb", "kb mcp", "kb info"):
+        assert needed in readme, needed
+
+
+def test_shell_completion_completes_commands():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_KB_COMPLETE": "bash_complete", "COMP_WORDS": "kb qu", "COMP_CWORD": "1"}
+    out = subprocess.run([sys.executable, "-c", "from kb.cli import main; main()"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert "plain,query" in out.stdout.splitlines()
