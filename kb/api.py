@@ -158,7 +158,27 @@ class KnowledgeBase:
             from .store import open_reader
 
             self._reader, self._close = open_reader(self.layout.database_url or str(store / "kb.sqlite"))
+            if self.layout.database_url:
+                self._check_shared_database(store)
         return self._reader
+
+    def _check_shared_database(self, store: Path) -> None:
+        """A database named by KB_DATABASE_URL holds one knowledge base's store: refuse another's,
+        whose records would not match this knowledge base's search index."""
+        held = self._reader.meta("root")
+        if held is None:  # a store written before roots were recorded: compare the builds instead
+            try:
+                local = (store / "FINGERPRINT").read_text().strip()
+            except OSError:
+                local = None
+            if self._reader.meta("fingerprint") == local:
+                return
+            held = "another build"
+        if held != str(self.layout.root):
+            self._drop_reader()
+            raise KBError(f"the database in KB_DATABASE_URL holds the store of another knowledge base ({held}), "
+                          f"not of {self.layout.root}; give each knowledge base its own database, "
+                          "or rebuild this one there with `kb build --force`")
 
     def cached(self, name: str, make):
         """A value derived from the store, computed once per store generation."""

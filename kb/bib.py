@@ -145,6 +145,10 @@ def load_bib(bib_dir: Path, relative_to: Path, declared: set[str] | None = None)
     seen: dict[str, str] = {}
     for path in sorted(bib_dir.glob("*.bib")) if bib_dir.is_dir() else []:
         rel = str(path.relative_to(relative_to))
+        if path.name.startswith((".", "#")) or not path.is_file():  # an editor's lock file, a link to nothing
+            problems.append(Problem("skipped-file", rel, None, None, "skipped: an editor's lock file or a link to nothing",
+                                    "warning"))
+            continue
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

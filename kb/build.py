@@ -31,11 +31,12 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     """Load, link and validate everything under ``layout``; never raises for bad content."""
     from .bib import load_bib
     from .graph import build_graph
-    from .load import content_files, declared_refs, load_records
+    from .errors import Problem
+    from .load import declared_refs, load_records, scan_content
     from .store import STORE_VERSION
     from .validate import Content, run_checks
 
-    files = list(content_files(layout.content))  # walked once: loading and declared ids share it
+    files, skipped = scan_content(layout.content)  # walked once: loading and declared ids share it
     total = len(files)
 
     def on_file(done: int) -> None:
@@ -59,6 +60,8 @@ def compile_content(layout: Layout, progress: Progress | None = None) -> Compile
     graph, failed = build_graph(records, papers, declared)
     # The bundled handbook was validated with its tests before it shipped; an installed copy has no
     # tests/ for the reproduction check to find, so checks that need the source tree are skipped.
+    problems += [Problem("skipped-file", str(path.relative_to(layout.root)), None, None, f"skipped: {why}", "warning")
+                 for path, why in skipped]
     report = run_checks(Content(records, papers, graph, failed, problems + bib_problems,
                                 None if layout.bundled else layout.root))
     return Compiled(records, papers, graph, report)
@@ -83,7 +86,10 @@ def _write_json(path: Path, data) -> None:
         tmp.write_text(json.dumps(data, separators=(",", ":")))
         os.replace(tmp, path)
     except OSError:
-        pass
+        try:  # a full disk leaves a partial temp file: never leave it behind
+            tmp.unlink()
+        except (OSError, UnboundLocalError):
+            pass
 
 
 def fingerprint(layout: Layout) -> str:
@@ -91,6 +97,7 @@ def fingerprint(layout: Layout) -> str:
 
     Every reading command calls this, so it only stats files (os.scandir, no reads): ~50 µs a file.
     """
+    from .load import is_editor_artefact
     from .store import STORE_VERSION
 
     h = hashlib.blake2b(digest_size=16)
@@ -104,8 +111,12 @@ def fingerprint(layout: Layout) -> str:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 walk(entry.path)
-            elif entry.name.endswith((".yaml", ".yml", ".bib")):
-                st = entry.stat()
+            elif entry.name.endswith((".yaml", ".yml", ".bib")) and not is_editor_artefact(entry.name):
+                try:
+                    st = entry.stat()
+                except OSError:  # a link to nothing: its presence counts, as the build reports it
+                    h.update(f"{entry.path}|unreadable\n".encode())
+                    continue
                 h.update(f"{entry.path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
 
     walk(str(layout.content))
@@ -138,9 +149,12 @@ def build_lock(layout: Layout):
     """Hold the build lock; a second build at the same time gets a clear KBError."""
     import fcntl
 
-    layout.store.mkdir(parents=True, exist_ok=True)
     path = layout.store / "build.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        layout.store.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only checkout, a full disk: readers answer from the previous build
+        raise KBError(f"cannot write the store in {layout.store}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -197,12 +211,14 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
     stamp = fingerprint(layout)
     with build_lock(layout):
         tmp = layout.store / f"store-{time.time_ns()}-{os.getpid()}.tmp"
-        tmp.mkdir(parents=True)
+        final = tmp.with_suffix("")
         try:
+            tmp.mkdir(parents=True)
             url = layout.database_url or f"sqlite:///{tmp / 'kb.sqlite'}"
             if progress:
                 progress("store", 0, 1)
-            write_store(url, records, edges, {"fingerprint": stamp, "counts": counts,
+            # the root says which knowledge base a shared database (KB_DATABASE_URL) holds
+            write_store(url, records, edges, {"fingerprint": stamp, "counts": counts, "root": str(layout.root),
                                               "query_model": build_query_model(records)})
             if progress:
                 progress("store", 1, 1)
@@ -210,17 +226,29 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
             digests = _index_records(layout, tmp / "index", records, incremental=not force)
             _write_json(tmp / "DIGESTS.json", digests)
             (tmp / "FINGERPRINT").write_text(stamp + "\n")
-            final = tmp.with_suffix("")
             os.rename(tmp, final)
             _point_current(layout, final)
             if progress:
                 progress("index", 1, 1)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if current_store(layout) != final:
+                shutil.rmtree(final, ignore_errors=True)
+            if isinstance(exc, OSError) or type(exc).__module__.startswith("sqlalchemy"):
+                # a full disk, a read-only folder, a database that went away: one line, no traceback
+                raise KBError(f"could not write the store in {layout.store}: {_os_message(exc)}; "
+                              "any previous build still answers") from None
             raise
         _collect_old_stores(layout, final)
     return {"records": len(records), "edges": len(edges), "counts": counts,
             "warnings": len(compiled.report.warnings), "store": str(final)}
+
+
+def _os_message(exc: BaseException) -> str:
+    """The one line that says what went wrong (SQLAlchemy wraps the driver's error with its SQL)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = getattr(inner, "strerror", None) or str(inner)
+    return text.strip().splitlines()[0] if text.strip() else type(inner).__name__
 
 
 INCREMENTAL_SHARE = 0.3  # past this share of changed records a fresh index is faster than patching
@@ -258,11 +286,32 @@ def _point_current(layout: Layout, folder: Path) -> None:
     os.replace(tmp_link, layout.store / "current")  # atomic: readers see the old store or the new one
 
 
-def _collect_old_stores(layout: Layout, keep: Path) -> None:
-    stores = sorted((p for p in layout.store.glob("store-*") if p.is_dir() and p.suffix != ".tmp"),
-                    key=lambda p: p.stat().st_mtime)
-    for old in stores[:-KEEP_STORES]:
-        if old != keep:
+# A reader (a server thread, a long command) keeps using the store it opened until its next
+# staleness check (KnowledgeBase.STALENESS_INTERVAL, 1 s) plus the request in flight. So a store is
+# removed only once it has been replaced for READER_GRACE seconds, a wide margin over that: two
+# builds within a second must not delete the store that readers of the first one still read.
+READER_GRACE = 60.0
+
+
+def _created(store: Path) -> float:
+    """When a store was built, from its name (store-<time_ns>-<pid>), else its mtime."""
+    try:
+        return int(store.name.split("-")[1]) / 1e9
+    except (IndexError, ValueError):
+        try:
+            return store.stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def _collect_old_stores(layout: Layout, keep: Path, now: float | None = None) -> None:
+    """Remove stores no reader can still use: older than the KEEP_STORES newest, and replaced for
+    at least READER_GRACE seconds (by the store built after them)."""
+    now = time.time() if now is None else now
+    stores = sorted((p for p in layout.store.glob("store-*") if p.is_dir() and p.suffix != ".tmp"), key=_created)
+    for i, old in enumerate(stores[:-KEEP_STORES]):
+        replaced_at = _created(stores[i + 1])
+        if old != keep and now - replaced_at >= READER_GRACE:
             shutil.rmtree(old, ignore_errors=True)
     for stale_tmp in layout.store.glob("store-*.tmp"):  # left by a build that was killed
         try:

@@ -13,7 +13,7 @@ from .errors import Problem
 from .refs import KINDS, is_citekey, is_slug
 from .schema import MODELS
 
-__all__ = ["Loaded", "load_records", "load_yaml", "content_files", "declared_refs"]
+__all__ = ["Loaded", "load_records", "load_yaml", "content_files", "scan_content", "is_editor_artefact", "declared_refs"]
 
 try:  # libyaml is ~10x faster; both are safe loaders
     _Loader = yaml.CSafeLoader
@@ -46,10 +46,39 @@ class Loaded:
         return self.lines.get((), 1)
 
 
+def is_editor_artefact(name: str) -> bool:
+    """An editor's lock, autosave or backup file, or a hidden file: never a record or a bibliography.
+
+    >>> [is_editor_artefact(n) for n in (".#pca.yaml", "#pca.yaml#", "pca.yaml~", "._pca.yaml", "pca.yaml")]
+    [True, True, True, True, False]
+    """
+    return name.startswith((".", "#")) or name.endswith("~")
+
+
+def scan_content(content_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The YAML files under ``content_dir`` (sorted) and the YAML-named entries skipped, with why.
+
+    Skipped: editor lock and backup files (Emacs leaves ``.#name.yaml``, a link to nowhere, while a
+    file is edited) and any other entry that is not a readable file.
+    """
+    files, skipped = [], []
+    if not content_dir.is_dir():
+        return files, skipped
+    for p in sorted(content_dir.rglob("*")):
+        if p.suffix not in (".yaml", ".yml") and not p.name.endswith((".yaml~", ".yml~", ".yaml#", ".yml#")):
+            continue
+        if is_editor_artefact(p.name) or p.name.endswith("#"):
+            skipped.append((p, "an editor's lock or backup file"))
+        elif not p.is_file():
+            skipped.append((p, "a link to nothing" if p.is_symlink() else "not a regular file"))
+        else:
+            files.append(p)
+    return files, skipped
+
+
 def content_files(content_dir: Path) -> Iterator[Path]:
     """Every YAML file under ``content_dir``, sorted (so loading order and output are deterministic)."""
-    if content_dir.is_dir():
-        yield from sorted(p for p in content_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    yield from scan_content(content_dir)[0]
 
 
 MAX_RECORD_BYTES = 1_000_000
@@ -267,7 +296,12 @@ def load_records(content_dir: Path, relative_to: Path, cache: dict | None = None
         stamp = None
         record = None
         if cache is not None:
-            st = path.stat()
+            try:
+                st = path.stat()
+            except OSError as exc:  # removed or unlinked since the folder was listed
+                problems.append(Problem("skipped-file", rel, None, None, f"skipped: cannot read it ({exc.strerror})",
+                                        "warning"))
+                continue
             stamp = [st.st_mtime_ns, st.st_size]
             record = _cached(cache.get(rel), stamp, kind)
         if record is None:

@@ -452,3 +452,151 @@ def test_search_words_are_words_not_operators(kb):
     assert len(kb.search("NOT xqzv", limit=200, operators=True)) >= 1
     assert kb.search("gradient AND xqzv") == kb.search("gradient and xqzv")
     assert everything
+
+
+# -- findings 5-8: unreadable entries, read-only checkouts, stores readers still use, shared databases --
+def _copy_minimal(dest: Path) -> Path:
+    shutil.copytree(MINIMAL, dest, ignore=shutil.ignore_patterns(".kb"))
+    return dest
+
+
+def test_editor_lock_files_and_dangling_links_are_skipped_with_a_warning(tmp_path, runner):
+    """Finding 5: Emacs' .#name.yaml (a link to nothing), backups and dangling links never give a traceback."""
+    from kb.cli import cli
+
+    root = _copy_minimal(tmp_path / "kb")
+    (root / "content/method/.#activation.yaml").symlink_to("root@host.1234:1700000000")
+    (root / "content/concept/gone.yaml").symlink_to(root / "nowhere.yaml")
+    (root / "content/method/pca.yaml~").write_text("id: pca\n")
+    (root / "bib/.#refs.bib").symlink_to("nowhere")
+    for args in (["list"], ["build"], ["validate"], ["show", "concept:gradient"]):
+        out = runner.invoke(cli, ["--root", str(root), *args])
+        assert out.exit_code == 0, (args, out.output)
+        assert "Traceback" not in out.output
+    out = runner.invoke(cli, ["--root", str(root), "validate"])
+    for name in ("content/method/.#activation.yaml", "content/concept/gone.yaml", "content/method/pca.yaml~",
+                 "bib/.#refs.bib"):
+        assert f"{name}: warning: [skipped-file]" in out.output, out.output
+
+
+def test_read_only_checkout_answers_from_the_previous_build(tmp_path, runner):
+    """Finding 6: a stale store that cannot be rebuilt (no write access) still answers, with a notice."""
+    from kb.cli import cli
+
+    root = _copy_minimal(tmp_path / "kb")
+    assert runner.invoke(cli, ["--root", str(root), "build"]).exit_code == 0
+    concept = root / "content/concept/gradient.yaml"
+    concept.write_text(concept.read_text().replace("name: Gradient", "name: Gradient vector"))
+    lock = root / ".kb" / "build.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()  # the lock cannot be opened for writing: what a read-only checkout does (tests run as root)
+    for args in (["list"], ["show", "concept:gradient"], ["query", "explain a prediction"], ["search", "gradient"]):
+        out = runner.invoke(cli, ["--root", str(root), *args])
+        assert out.exit_code == 0, (args, out.output)
+        assert "answering from the previous build" in out.output and "Traceback" not in out.output
+    assert "Gradient vector" not in runner.invoke(cli, ["--root", str(root), "show", "concept:gradient"]).output
+
+
+def test_a_full_disk_gives_one_line_and_leaves_no_temp_files(tmp_path, runner, monkeypatch):
+    """Low: disk full while writing the store or the parse cache: one clear line, temp files removed."""
+    import errno
+    import os
+
+    import sqlalchemy.exc
+
+    import kb.build as build
+    import kb.store as store
+    from kb.cli import cli
+
+    root = _copy_minimal(tmp_path / "kb")
+
+    def full(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("INSERT INTO record ...", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(store, "write_store", full)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(src).endswith(".tmp") and "parse-cache" in str(src):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(build.os, "replace", replace)
+    out = runner.invoke(cli, ["--root", str(root), "build"])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert "database or disk is full" in out.output and len(out.output.strip().splitlines()) == 1, out.output
+    assert not list((root / ".kb").glob("store-*")) and not list((root / ".kb").glob("*.tmp"))
+
+
+def test_stores_that_readers_may_still_use_are_kept(tmp_path):
+    """Finding 7: builds back to back within a second keep every store replaced less than READER_GRACE ago."""
+    import time
+
+    from kb.build import KEEP_STORES, READER_GRACE, _collect_old_stores
+
+    store = tmp_path / ".kb"
+    now = time.time()
+    stamps = [now - 300, now - 200, now - 0.9, now - 0.5, now - 0.1]
+    for t in stamps:
+        (store / f"store-{int(t * 1e9)}-1").mkdir(parents=True)
+    names = sorted(p.name for p in store.iterdir())
+    layout = Layout(tmp_path)
+    assert layout.store == store
+    _collect_old_stores(layout, store / names[-1], now=now)
+    left = sorted(p.name for p in store.iterdir())
+    # the first store was replaced 200 s ago: gone; the second was replaced 0.9 s ago: a reader may hold it
+    assert left == names[1:], left
+    assert READER_GRACE >= 30 and KEEP_STORES >= 2
+
+
+def test_server_threads_survive_builds_back_to_back(tmp_path):
+    """Finding 7 under load: readers in threads never fail while three builds finish within a second or two."""
+    import threading
+
+    from kb import KnowledgeBase
+
+    root = _copy_minimal(tmp_path / "kb")
+    KnowledgeBase(root).build()
+    failures, answers, stop = [], [0], threading.Event()
+
+    def reader():
+        k = KnowledgeBase(root, auto_build=False)
+        while not stop.is_set():
+            try:
+                assert k.search("gradient") and k.show("concept:gradient") and k.query("explain a prediction")
+                answers[0] += 1
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    builder = KnowledgeBase(root)
+    concept = root / "content/concept/gradient.yaml"
+    for n in range(4):
+        concept.write_text(concept.read_text().replace("name: Gradient", f"name: Gradient{n}", 1)
+                           .replace(f"name: Gradient{n - 1}", f"name: Gradient{n}", 1))
+        builder.build(force=True)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert answers[0] > 0 and failures == [], failures[:3]
+    assert len(list((root / ".kb").glob("store-*"))) >= 4  # none collected within the grace period
+
+
+def test_one_database_holds_one_knowledge_base(tmp_path, monkeypatch):
+    """Finding 8: two knowledge bases sharing KB_DATABASE_URL: the one whose store was replaced refuses clearly."""
+    from kb import KBError, KnowledgeBase
+
+    monkeypatch.setenv("KB_DATABASE_URL", f"sqlite:///{tmp_path / 'shared.db'}")
+    a = _copy_minimal(tmp_path / "a")
+    b = _copy_minimal(tmp_path / "b")
+    concept = b / "content/concept/gradient.yaml"
+    concept.write_text(concept.read_text().replace("name: Gradient", "name: Gradient of B"))
+    KnowledgeBase(a).build()
+    assert KnowledgeBase(a).show("concept:gradient")["name"] == "Gradient"
+    KnowledgeBase(b).build()
+    with pytest.raises(KBError) as err:
+        KnowledgeBase(a, auto_build=False).show("concept:gradient")
+    assert str(b) in str(err.value) and "own database" in str(err.value)
+    assert KnowledgeBase(b).show("concept:gradient")["name"] == "Gradient of B"
