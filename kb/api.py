@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from .config import Layout, locate
-from .errors import KBError, NotFound
+from .errors import KBError, NotFound, StoreMissing
 
 __all__ = ["KnowledgeBase"]
 
@@ -144,7 +144,7 @@ class KnowledgeBase:
                 self.notices.append(f"content changed but the rebuild failed ({exc}); answering from the previous build")
         store = current_store(self.layout)
         if store is None:
-            raise KBError(f"no knowledge base is built under {self.layout.root}; build it first (kb build)")
+            raise StoreMissing(f"no knowledge base is built under {self.layout.root}; build it first (kb build)")
         if store != self._store_dir:
             self._drop_reader()
             self._store_dir = store

@@ -313,21 +313,24 @@ def schema(kind, out):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--max-connections", default=None, type=click.IntRange(4, 100_000),
+              help="Open connections per worker (default: below the file-descriptor limit).")
 @pass_kb
-def serve(kb, host, port, workers):
+def serve(kb, host, port, workers, max_connections):
     """Serve the knowledge base as a read-only HTTP JSON API (OpenAPI schema at /openapi.json).
 
     Needs the server extra: pip install 'interp-kb[server]'. Builds once if the store is stale,
-    then answers from the current store; run `kb build` to publish changes.
+    then answers from the current store; run `kb build` to publish changes. Meant for this
+    machine: to expose it further, put a reverse proxy (TLS, rate limits) in front.
     """
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
 
-        from .server import create_app
+        from .server import serve as run_server
     except ImportError:
         raise click.ClickException("kb serve needs FastAPI and uvicorn: pip install 'interp-kb[server]'") from None
     kb.list()  # builds the store if needed, and fails early with a clear message if it cannot
-    uvicorn.run(create_app(kb.layout), host=host, port=port, workers=workers, log_level="warning")
+    run_server(kb.layout, host, port, workers, max_connections)
 
 
 @cli.command(name="mcp")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Problem", "KBError", "NotFound", "CODES"]
+__all__ = ["Problem", "KBError", "NotFound", "StoreMissing", "CODES"]
 
 # Every code a Problem can carry, with the fix a user should make. tests/test_docs.py checks that
 # each code emitted anywhere is listed here, so the docs never lag behind the checks.
@@ -102,3 +102,9 @@ class NotFound(KBError):
     """The record (or other thing) asked for does not exist; HTTP answers 404."""
 
     code = "not-found"
+
+
+class StoreMissing(KBError):
+    """No store has been built yet; HTTP answers 503 (without the server's paths)."""
+
+    code = "not-built"

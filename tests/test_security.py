@@ -600,3 +600,121 @@ def test_one_database_holds_one_knowledge_base(tmp_path, monkeypatch):
         KnowledgeBase(a, auto_build=False).show("concept:gradient")
     assert str(b) in str(err.value) and "own database" in str(err.value)
     assert KnowledgeBase(b).show("concept:gradient")["name"] == "Gradient of B"
+
+
+# -- finding 9 and the HTTP details: connections bounded, workers, SIGTERM, HEAD/OPTIONS, 503 -----------
+def _start_server(root: Path, *args: str, env_extra: dict | None = None):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**{k: v for k, v in os.environ.items() if k != "KB_DATABASE_URL"}, **(env_extra or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "--root", str(root), "serve", "--port", str(port), *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1)
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(proc.stdout.read().decode())
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("the server did not start")
+
+
+def _stop(proc) -> float:
+    import signal
+    import time
+
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return time.monotonic() - started
+
+
+def test_half_sent_requests_cannot_starve_the_server(built):
+    """Finding 9: 200 connections that never finish their headers: /health answers, at most
+    --max-connections stay open, and the header timeout closes the rest."""
+    pytest.importorskip("uvicorn")
+    import socket
+    import time
+    import urllib.request
+
+    proc, port = _start_server(built, "--max-connections", "16", env_extra={"KB_SERVE_HEADER_TIMEOUT": "1.5"})
+    socks = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never the blank line that ends the headers
+            socks.append(s)
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200
+
+        def still_open() -> int:
+            n = 0
+            for s in socks:
+                s.settimeout(0.02)
+                try:
+                    n += s.recv(1) != b""
+                except TimeoutError:
+                    n += 1
+                except OSError:
+                    pass
+            return n
+
+        assert still_open() <= 16
+        time.sleep(2.5)
+        assert still_open() == 0
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200
+    finally:
+        for s in socks:
+            s.close()
+        assert _stop(proc) < 8  # SIGTERM stops it within a few seconds
+
+
+def test_serve_with_two_workers_answers_and_stops_on_sigterm(built):
+    """Finding 9: `kb serve --workers 2` used to exit at once with status 3."""
+    pytest.importorskip("uvicorn")
+    import json
+    import urllib.request
+
+    proc, port = _start_server(built, "--workers", "2")
+    try:
+        answer = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/records/concept/gradient", timeout=10))
+        assert answer["ref"] == "concept:gradient"
+    finally:
+        assert _stop(proc) < 10
+
+
+def test_head_and_options_are_answered_without_cors(client):
+    """Low: HEAD and OPTIONS gave 405."""
+    head = client.head("/records/concept/gradient")
+    assert head.status_code == 200 and head.content == b""
+    options = client.options("/records/concept/gradient")
+    assert options.status_code == 204 and "GET" in options.headers["allow"]
+    assert not any(h.lower().startswith("access-control-") for h in options.headers)
+
+
+def test_a_missing_store_is_503_without_paths(tmp_path):
+    """Low: a server without a built store answered 400 with its absolute path."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from kb.server import create_app
+
+    root = _copy_minimal(tmp_path / "never-built")
+    answer = TestClient(create_app(root)).get("/health")
+    assert answer.status_code == 503
+    assert str(tmp_path) not in answer.text and answer.json()["code"] == "not-built"
