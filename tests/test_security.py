@@ -718,3 +718,14 @@ def test_a_missing_store_is_503_without_paths(tmp_path):
     answer = TestClient(create_app(root)).get("/health")
     assert answer.status_code == 503
     assert str(tmp_path) not in answer.text and answer.json()["code"] == "not-built"
+
+
+def test_kb_root_slash_writes_nothing_there(runner, tmp_path, monkeypatch):
+    """Low: KB_ROOT=/ used to create /.kb; a root without content/ is an error and nothing is written."""
+    from kb.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    existed = Path("/.kb").exists()
+    out = runner.invoke(cli, ["list"], env={"KB_ROOT": "/"})
+    assert out.exit_code != 0 and "content/" in out.output and "Traceback" not in out.output
+    assert Path("/.kb").exists() == existed
