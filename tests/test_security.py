@@ -729,3 +729,32 @@ def test_kb_root_slash_writes_nothing_there(runner, tmp_path, monkeypatch):
     out = runner.invoke(cli, ["list"], env={"KB_ROOT": "/"})
     assert out.exit_code != 0 and "content/" in out.output and "Traceback" not in out.output
     assert Path("/.kb").exists() == existed
+
+
+_LONG_OR_REPETITIVE = st.one_of(
+    st.text(min_size=1, max_size=300),
+    st.builds(lambda piece, n: piece * n, st.sampled_from(["a", "ab-", "x-y", "method:", "-", "grad", "é"]),
+              st.integers(1, 2000)),
+    st.integers(1, 5000).map(_word),
+    st.lists(st.integers(1, 40), min_size=1, max_size=200).map(lambda ns: "-".join(_word(n, i) for i, n in enumerate(ns))),
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_LONG_OR_REPETITIVE, endpoint=st.sampled_from(["show", "graph", "path-to", "path-know", "show-kind"]))
+def test_lookups_do_bounded_work_on_long_and_repetitive_input(kb, monkeypatch, text, endpoint):
+    """Findings 2 and 4: a record lookup runs at most one suggestion search, over at most MAX_ID characters."""
+    import kb.search as search_module
+    from kb import KBError
+    from kb.refs import MAX_ID
+
+    searches = Counter(monkeypatch, search_module, "search")
+    call = {"show": lambda: kb.show(text), "show-kind": lambda: kb.show("concept:" + text),
+            "graph": lambda: kb.graph_data(text, 3), "path-to": lambda: kb.path(text),
+            "path-know": lambda: kb.path("method:integrated-gradients", [text, text + "x"])}[endpoint]
+    try:
+        call()
+    except KBError as exc:
+        assert len(str(exc)) < 400 + 4 * MAX_ID
+    monkeypatch.undo()
+    assert searches.calls <= 1 and all(n <= MAX_ID for n in searches.sizes), (searches.calls, searches.sizes)
