@@ -8,6 +8,7 @@ import textwrap
 
 import click
 
+from .vocab import AUDIENCES
 from .api import KnowledgeBase
 from .errors import KBError
 
@@ -260,7 +261,7 @@ def query(kb, question, goal, architecture, modality, access, scope, limit, expl
 @cli.command()
 @click.option("--to", "to", default=None, help="The record to learn (kind:id or a unique id).")
 @click.option("--know", default="", help="Comma-separated records you already know; they and what only they need are skipped.")
-@click.option("--audience", type=click.Choice(["beginner", "practitioner", "researcher"]), default=None,
+@click.option("--audience", type=click.Choice(list(AUDIENCES)), default=None,
               help="Without --to: walk this audience's curated path, with the prerequisites it skipped.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @pass_kb

@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp_types import CallToolResult, Resource, TextContent, ToolAnnotations
 from pydantic import Field
 
+from .vocab import AUDIENCES
 from . import __version__
 from .api import KnowledgeBase
 from .contract import PathAnswer, QueryAnswer, Record, RecordRef, SearchHit
@@ -27,7 +28,7 @@ from .refs import KINDS
 __all__ = ["create_server", "serve_stdio"]
 
 Kind = Literal[KINDS]
-Audience = Literal["beginner", "practitioner", "researcher"]
+Audience = Literal[AUDIENCES]
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INSTRUCTIONS = """interp-kb is a handbook of neural-network interpretability as a knowledge base.
 Use `query` to ask which method fits a model and a question (plain words, e.g. "explain my CNN's

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from .vocab import AUDIENCES
 from .errors import KBError
 
 __all__ = ["PrerequisiteCycle", "prerequisite_order", "expand_curated", "learning_path"]
@@ -110,11 +111,11 @@ def learning_path(kb, to: str | None, know: Iterable[str] = (), audience: str | 
         notes = {}
     else:
         if not audience:
-            raise KBError("give a record to learn (to), or an audience (beginner, practitioner or researcher) "
+            raise KBError(f"give a record to learn (to), or an audience ({', '.join(AUDIENCES)}) "
                           "for a curated path", param="to")
         path = reader.record(f"path:{audience}")
         if path is None:
-            raise KBError(f"no curated path for audience {audience!r}; audiences are beginner, practitioner, researcher")
+            raise KBError(f"no curated path for audience {audience!r}; audiences are {', '.join(AUDIENCES)}")
         target = f"path:{audience}"
         notes = {s["ref"] if ":" in s["ref"] else kb.resolve(s["ref"]): s["note"] for s in path["steps"]}
         nodes = expand_curated(requires, list(notes), known, sort_key)

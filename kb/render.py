@@ -19,6 +19,7 @@ from typing import Callable
 
 from .config import safe_child, templates_dir
 from .errors import KBError
+from .vocab import AUDIENCES
 from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps, links_of,
                        prerequisite_reading_list, reading_list, record_papers, selection_table, sort_key,
                        tool_matrix)
@@ -376,7 +377,7 @@ def _section_data(site: Site) -> dict:
         return [{"value": v, "anchor": f"{kind.replace('_', '-')}-{v}" if v else kind, "records": recs}
                 for v, recs in sorted(groups.items())]
 
-    paths = {a: [p for p in site.of_kind("path") if p.get("audience") == a] for a in ("beginner", "practitioner", "researcher")}
+    paths = {a: [p for p in site.of_kind("path") if p.get("audience") == a] for a in AUDIENCES}
     topics = [f"topic:{t['id']}" for t in site.of_kind("topic")]
     return {
         "paths": paths,

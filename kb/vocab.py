@@ -11,4 +11,4 @@ ACCESS = ("black-box", "gradients", "activations", "weights")
 ACCESS_RANK = {"black-box": 0, "activations": 1, "gradients": 2, "weights": 3}
 SCOPES = ("local", "global", "both")
 COST_LEVELS = ("low", "medium", "high")
-AUDIENCES = ("beginner", "practitioner", "researcher")
+AUDIENCES = ("beginner", "practitioner", "researcher", "mechanistic")
