@@ -130,6 +130,8 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
                 plan.mentioned.setdefault(ident, phrase)
             continue
         implied = model["implies"].get(ident, {}) if kind == "concept" else {}
+        if implied and _contrasted(toks, start):
+            continue  # "instead of a black box" names what the user wants to avoid, not their access
         if kind == "architecture" or "modality" in implied:
             facet_words.update(range(start, start + len(phrase.split())))
         if kind == "architecture":
@@ -226,6 +228,19 @@ def _clause_goals(toks, skip, goals, off, model, avg) -> list[tuple[str, float]]
         if scored[0] > 0:
             found.append((scored[1], scored[0]))
     return found
+
+
+CONTRASTS = {("instead", "of"), ("rather", "than"), ("than",), ("avoid",), ("avoiding",), ("replace",),
+             ("replacing",), ("vs",), ("versus",), ("unlike",), ("not",), ("over",)}
+
+
+def _contrasted(toks: list[str], start: int) -> bool:
+    """Whether the phrase at ``start`` is what the question contrasts against ('instead of a black
+    box', 'rather than post-hoc explanations'); up to two words may sit between."""
+    for i in range(start - 1, max(start - 4, -1), -1):  # up to two words between ('instead of explaining a')
+        if any(tuple(toks[max(0, i - len(c) + 1):i + 1]) == c for c in CONTRASTS):
+            return True
+    return False
 
 
 NEGATIONS = {"no", "not", "without", "never", "cannot", "dont", "don", "doesn", "isn", "aren", "won", "avoid", "nor"}

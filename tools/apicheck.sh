@@ -8,7 +8,7 @@ WORK=${1:-.apicheck}
 mkdir -p "$WORK"
 PY=${PY:-python3}
 # group name | pip requirements (pinned versions that install together with torch 2.13.0 on Python 3.11)
-GROUPS=(
+LIBGROUPS=(
   "tabular|shap==0.51.0 lime==0.2.0.1 interpret==0.7.8 imodels==3.0.4 PyALE==1.2.0 six"
   "alibi|alibi==0.9.6"
   "data|traker==0.3.2 devinterp==2.0.1 loss-landscapes==3.0.6 tensorboard==2.21.0"
@@ -20,7 +20,7 @@ GROUPS=(
 )
 status=0
 summary="$WORK/summary.txt"; : > "$summary"
-for group in "${GROUPS[@]}"; do
+for group in "${LIBGROUPS[@]}"; do
   name=${group%%|*}; reqs=${group#*|}
   venv="$WORK/$name"
   if [ ! -x "$venv/bin/python" ]; then
