@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
@@ -13,6 +14,8 @@ __all__ = [
     "select_target",
     "target_scores",
     "resolve_module",
+    "single_or_batch",
+    "expand_window",
     "batched_forward",
     "forward_hooks",
     "capture_outputs",
@@ -53,10 +56,77 @@ def batched_forward(
 
 
 def resolve_module(model: nn.Module, layer: nn.Module | str) -> nn.Module:
-    """Return ``layer`` itself, or the submodule of ``model`` named by a dotted path (``"blocks.1.attn"``)."""
+    """Return ``layer`` itself, or the submodule of ``model`` named by a dotted path (``"blocks.1.attn"``).
+
+    A module that is not part of ``model`` (say, a layer of the original model handed to a
+    function that runs on a copy) is an error rather than a hook that never fires.
+    """
     if isinstance(layer, nn.Module):
+        if isinstance(model, nn.Module) and not any(m is layer for m in model.modules()):
+            raise ValueError(f"layer {type(layer).__name__} is not a submodule of the model; pass it by "
+                             f"name (one of {_names(model)})")
         return layer
-    return model.get_submodule(layer)
+    try:
+        return model.get_submodule(layer)
+    except AttributeError:
+        raise ValueError(f"model has no submodule {layer!r}; names: {_names(model)}") from None
+
+
+def _names(model: nn.Module, limit: int = 12) -> str:
+    names = [n for n, _ in model.named_modules() if n]
+    return ", ".join(map(repr, names[:limit])) + (", ..." if len(names) > limit else "")
+
+
+def _lacks_batch_dim(model, inputs: Tensor) -> bool:
+    """True when ``inputs`` is one example: one dimension fewer than the model's first layer expects.
+
+    Decided from the first module with parameters: ``ConvNd`` expects ``N + 2`` dimensions,
+    ``Linear`` at least 2. Other first layers (embeddings, recurrent) are left alone.
+    """
+    if not isinstance(model, nn.Module):
+        return False
+    first = next((m for m in model.modules() if next(m.parameters(recurse=False), None) is not None), None)
+    expected = {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5, nn.Linear: 2}.get(type(first))
+    return expected is not None and inputs.ndim == expected - 1
+
+
+def single_or_batch(fn: Callable) -> Callable:
+    """Let ``fn(model, inputs, target, ...)`` take one example without its batch dimension.
+
+    When :func:`_lacks_batch_dim` says ``inputs`` is a single example (a ``(C, H, W)`` image for a
+    CNN, a ``(D,)`` row for an MLP), it runs on ``inputs[None]`` and the batch dimension is
+    removed from the result; batched inputs pass through unchanged.
+    """
+    @functools.wraps(fn)
+    def wrapper(model, inputs, target, *args, **kwargs):
+        if isinstance(inputs, Tensor) and _lacks_batch_dim(model, inputs):
+            return fn(model, inputs.unsqueeze(0), target, *args, **kwargs).squeeze(0)
+        return fn(model, inputs, target, *args, **kwargs)
+    return wrapper
+
+
+def expand_window(size: int | Sequence[int], shape: tuple[int, ...], name: str = "window") -> tuple[int, ...]:
+    """Per-dimension ``window`` (or ``stride``) for examples of ``shape`` (without the batch dimension).
+
+    An int applies to the spatial dimensions: to every dimension of a 1-D or 2-D example, and to
+    all but the first (channel) dimension of a ``(C, *spatial)`` example, whose window spans all
+    ``C`` channels (whatever ``C`` is). A tuple as long as the spatial dimensions gets the channel
+    dimension prepended the same way; a tuple as long as ``shape`` is taken as is.
+
+    >>> expand_window(8, (1, 64, 64)), expand_window(8, (3, 64, 64)), expand_window(2, (10,))
+    ((1, 8, 8), (3, 8, 8), (2,))
+    >>> expand_window((4, 4), (3, 32, 32))
+    (3, 4, 4)
+    """
+    channels = shape[:1] if len(shape) >= 3 else ()
+    if isinstance(size, int):
+        size = (size,) * (len(shape) - len(channels))
+    size = tuple(int(s) for s in size)
+    if len(size) == len(shape) - len(channels) and channels:
+        size = channels + size
+    if len(size) != len(shape):
+        raise ValueError(f"{name} {size} does not fit examples of shape {shape}")
+    return size
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._common import as_target, forward_hooks, generator, target_scores
+from ._common import as_target, expand_window, forward_hooks, generator, single_or_batch, target_scores
 
 __all__ = [
     "saliency",
@@ -28,6 +28,7 @@ def _input_gradient(model, inputs: Tensor, target: Tensor) -> Tensor:
     return grad
 
 
+@single_or_batch
 def saliency(model: nn.Module, inputs: Tensor, target, abs: bool = True) -> Tensor:
     """Vanilla gradient saliency map.
 
@@ -54,6 +55,7 @@ def saliency(model: nn.Module, inputs: Tensor, target, abs: bool = True) -> Tens
     return grad.abs() if abs else grad
 
 
+@single_or_batch
 def gradient_x_input(model: nn.Module, inputs: Tensor, target) -> Tensor:
     """Gradient times input, ``x * d f_c(x) / d x``.
 
@@ -70,6 +72,7 @@ def gradient_x_input(model: nn.Module, inputs: Tensor, target) -> Tensor:
     return inputs * _input_gradient(model, inputs, as_target(target, inputs.shape[0]))
 
 
+@single_or_batch
 def smoothgrad(
     model: nn.Module,
     inputs: Tensor,
@@ -130,6 +133,7 @@ def _quadrature(n_steps: int, method: str) -> tuple[Tensor, Tensor]:
     return alphas, torch.full((n_steps,), 1.0 / n_steps, dtype=torch.float64)
 
 
+@single_or_batch
 def integrated_gradients(
     model: nn.Module,
     inputs: Tensor,
@@ -192,7 +196,7 @@ def _window_masks(shape: tuple[int, ...], window: tuple[int, ...], stride: tuple
     per_dim = []
     for length, w, s in zip(shape, window, stride):
         if w > length:
-            raise ValueError(f"window {window} larger than input {shape}")
+            raise ValueError(f"window {window} larger than the examples' shape {shape}")
         starts = torch.arange(math.ceil((length - w) / s) + 1) * s
         pos = torch.arange(length)
         per_dim.append((pos >= starts[:, None]) & (pos < starts[:, None] + w))  # (n_d, L_d)
@@ -203,6 +207,7 @@ def _window_masks(shape: tuple[int, ...], window: tuple[int, ...], stride: tuple
     return mask
 
 
+@single_or_batch
 def occlusion(
     model: nn.Module,
     inputs: Tensor,
@@ -215,8 +220,10 @@ def occlusion(
     """Occlusion: slide a patch of ``baseline`` over the input and record the target's drop.
 
     Feature ``i`` receives ``mean_{windows W containing i} [f_c(x) - f_c(x with W set to baseline)]``.
-    ``window`` and ``stride`` are given per example dimension (an int applies to all of them).
-    All occluded copies (``n_windows * N``) run in batches of ``batch_size`` rows.
+    ``window`` and ``stride`` are given per example dimension, or as an int or a tuple over the
+    spatial dimensions only: on ``(N, C, H, W)`` images ``window=8`` means ``(C, 8, 8)``, a patch
+    through all channels, whatever ``C`` is. All occluded copies (``n_windows * N``) run in
+    batches of ``batch_size`` rows. A single example without its batch dimension is accepted.
 
     Returns
     -------
@@ -227,8 +234,7 @@ def occlusion(
     [@zeiler2014visualizing]
     """
     shape = tuple(inputs.shape[1:])
-    window = (window,) * len(shape) if isinstance(window, int) else tuple(window)
-    stride = (stride,) * len(shape) if isinstance(stride, int) else tuple(stride)
+    window, stride = expand_window(window, shape), expand_window(stride, shape, "stride")
     masks = _window_masks(shape, window, stride).to(inputs.dtype)  # (W, *shape)
     n, n_win = inputs.shape[0], masks.shape[0]
     t = as_target(target, n)
@@ -243,6 +249,7 @@ def occlusion(
     return total / masks.sum(0)
 
 
+@single_or_batch
 def deeplift(
     model: nn.Module,
     inputs: Tensor,
@@ -305,6 +312,7 @@ class _GuidedReLU(torch.autograd.Function):
         return grad_out.clamp(min=0) * (x > 0).to(grad_out.dtype)
 
 
+@single_or_batch
 def guided_backprop(model: nn.Module, inputs: Tensor, target) -> Tensor:
     """Guided backpropagation: the gradient with negative signals zeroed at every ReLU module.
 

@@ -6,11 +6,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ._common import as_target, capture_outputs, resolve_module, select_target
+from ._common import as_target, capture_outputs, resolve_module, select_target, single_or_batch
 
 __all__ = ["grad_cam"]
 
 
+@single_or_batch
 def grad_cam(
     model: nn.Module,
     inputs: Tensor,
