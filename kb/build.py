@@ -97,7 +97,7 @@ def fingerprint(layout: Layout) -> str:
 
     Every reading command calls this, so it only stats files (os.scandir, no reads): ~50 µs a file.
     """
-    from .load import is_editor_artefact
+    from .config import is_editor_artefact  # not from .load: that imports yaml and pydantic (~150 ms)
     from .store import STORE_VERSION
 
     h = hashlib.blake2b(digest_size=16)

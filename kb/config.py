@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .errors import KBError
 
-__all__ = ["Layout", "locate", "find_root", "bundled_root", "templates_dir", "is_knowledge_base", "safe_child"]
+__all__ = ["Layout", "locate", "find_root", "bundled_root", "templates_dir", "is_knowledge_base", "is_editor_artefact",
+           "safe_child"]
 
 PACKAGE = Path(__file__).resolve().parent
 HANDBOOK = PACKAGE / "_handbook"  # where a wheel carries content/, bib/ and templates/ (see setup.py)
@@ -170,6 +171,15 @@ def locate(root: str | os.PathLike | Layout | None = None, cwd: str | os.PathLik
 def find_root(root: str | os.PathLike | None = None) -> Path:
     """The knowledge base root chosen by :func:`locate`."""
     return locate(root).root
+
+
+def is_editor_artefact(name: str) -> bool:
+    """An editor's lock, autosave or backup file, or a hidden file: never a record or a bibliography.
+
+    >>> [is_editor_artefact(n) for n in (".#pca.yaml", "#pca.yaml#", "pca.yaml~", "._pca.yaml", "pca.yaml")]
+    [True, True, True, True, False]
+    """
+    return name.startswith((".", "#")) or name.endswith("~")
 
 
 def safe_child(folder: Path, name: str) -> Path:

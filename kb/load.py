@@ -9,6 +9,7 @@ from typing import Any, Iterator
 import yaml
 from pydantic import ValidationError
 
+from .config import is_editor_artefact  # lives in config so the freshness check needs neither yaml nor pydantic
 from .errors import Problem
 from .refs import KINDS, is_citekey, is_slug
 from .schema import MODELS
@@ -44,15 +45,6 @@ class Loaded:
                 return self.lines[loc]
             loc = loc[:-1]
         return self.lines.get((), 1)
-
-
-def is_editor_artefact(name: str) -> bool:
-    """An editor's lock, autosave or backup file, or a hidden file: never a record or a bibliography.
-
-    >>> [is_editor_artefact(n) for n in (".#pca.yaml", "#pca.yaml#", "pca.yaml~", "._pca.yaml", "pca.yaml")]
-    [True, True, True, True, False]
-    """
-    return name.startswith((".", "#")) or name.endswith("~")
 
 
 def scan_content(content_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
