@@ -173,9 +173,11 @@ class Renderer:
         text = _AUTOLINK.sub(lambda m: keep(f"<{m.group(1)}>"), text)
         # Record text is Markdown, never HTML: links to unsafe URLs become text; "&" is escaped so no
         # entity can spell "javascript:" inside a link; "<" so no tag opens; "{" so attr_list never
-        # reads an attribute ({: onclick=...}) from it.
+        # reads an attribute ({: onclick=...}) from it; a backtick outside code so Markdown cannot
+        # pair it into a code span we did not see (and so read our escaped text as raw).
         text = neutralise_links(text)
-        text = text.replace("&", "&amp;").replace("<", "&lt;").replace("{", "&#123;").replace("}", "&#125;")
+        text = (text.replace("&", "&amp;").replace("<", "&lt;").replace("{", "&#123;").replace("}", "&#125;")
+                .replace("`", "&#96;"))
         return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
 
     def code(self, text, lang: str = "python"):

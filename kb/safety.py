@@ -45,37 +45,65 @@ def is_safe_url(url: str) -> bool:
 
 
 # Code, as Python-Markdown reads it: a fence at the start of a line up to the same fence, or a
-# backtick run not escaped by an odd number of backslashes, closed by the same run on the SAME
-# line. A span across lines is left to be escaped: block structure (a heading, a list item, a
-# blank line) can split it, and then what looked like code would be raw HTML.
-CODE_RE = re.compile(
-    r"(?ms)^(?P<fence>`{3,}|~{3,})[^\n]*\n.*?^(?P=fence)[ \t]*$"
-    r"|(?<![\\`])(?:\\\\)*(?P<ticks>`+)(?!`)[^\n]*?(?<!`)(?P=ticks)(?!`)")
+# backtick run not escaped by an odd number of backslashes, closed by a run of the same length.
+# A span may wrap onto following lines of its paragraph, but not onto a line that Markdown could
+# read as the start of another block (a heading, a quote, a list item, a fence, a rule, a blank or
+# indented line, raw HTML) nor across table rows: there block structure would split it, and what
+# looked like code would be markup. Such a span is left as prose, so it is escaped.
+_FENCE_RE = re.compile(r"(?ms)^(?P<fence>`{3,}|~{3,})[^\n]*\n.*?^(?P=fence)[ \t]*$")
+_SPAN_RE = re.compile(r"(?s)(?<![\\`])(?:\\\\)*(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!`)")
+_BLOCK_START = re.compile(r"[ ]{0,3}(?:[#><|]|```|~~~|[*+-][ \t]|\d+[.)][ \t]|=+[ \t]*$|-+[ \t]*$|(?:[-*_][ \t]*){3,}$)"
+                          r"|[ ]{4}|\t|[ \t]*$")
+
+
+def _span_ok(span: str) -> bool:
+    lines = span.split("\n")
+    if len(lines) == 1:
+        return True
+    return "|" not in span and not any(_BLOCK_START.match(line) for line in lines[1:])
 
 
 def split_code(text: str) -> Iterator[tuple[bool, int, str]]:
     """``(is_code, offset, piece)`` over ``text``: code kept verbatim, everything else prose.
 
-    >>> [(c, p) for c, _, p in split_code("a `<b>` \\\\`<svg>` ``x\\n`` c")]
-    [(False, 'a '), (True, '`<b>`'), (False, ' \\\\`<svg>` ``x\\n`` c')]
+    >>> [(c, p) for c, _, p in split_code("a `<b>` \\\\`<svg>` ``x\\n# y`` c")]
+    [(False, 'a '), (True, '`<b>`'), (False, ' \\\\`<svg>` ``x\\n# y`` c')]
     """
-    pos = 0
-    for m in CODE_RE.finditer(text):
-        start = m.start("ticks") if m.group("ticks") else m.start()
+    pos, n = 0, len(text)
+    spans: list[tuple[int, int]] = []
+    for m in _FENCE_RE.finditer(text):
+        spans.append((m.start(), m.end()))
+    out: list[tuple[int, int]] = []
+    cursor = 0
+    for fence_start, fence_end in spans + [(n, n)]:
+        i = cursor
+        while i < fence_start:
+            m = _SPAN_RE.search(text, i, fence_start)
+            if not m:
+                break
+            start = m.start("ticks")
+            if _span_ok(m.group(0)[start - m.start():]):
+                out.append((start, m.end()))
+                i = m.end()
+            else:  # not code: its opening run is prose; look again after it
+                i = m.end("ticks")
+        if fence_end > fence_start:
+            out.append((fence_start, fence_end))
+        cursor = fence_end
+    for start, end in out:
         if start > pos:
             yield False, pos, text[pos:start]
-        yield True, start, text[start:m.end()]
-        pos = m.end()
-    if pos < len(text):
+        yield True, start, text[start:end]
+        pos = end
+    if pos < n:
         yield False, pos, text[pos:]
-
-
 # "](" opens an inline link or image destination; Python-Markdown allows whitespace after "(".
 _INLINE_DEST = re.compile(r"\]\(\s*(<?)([^\s)>]*)")
 # A reference definition "[label]: url" (Python-Markdown's ReferenceProcessor, url possibly on the next line).
 _REFERENCE_DEF = re.compile(r"(?m)^([ ]{0,3})\[([^\[\]\n]*)\]:[ ]*(?:\n[ ]*)?(\S+)")
 _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]*:[^<>\s]*)>")
-_RAW_URL_ATTR = re.compile(r"""(?i)\b(?:href|src|action|formaction|xlink:href|poster|data)\s*=\s*["']?([^"'\s>]+)""")
+_RAW_URL_ATTR = re.compile(r"""(?i)\b(?:href|src|action|formaction|xlink:href|poster|data)\s*=\s*"""
+                           r"""(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 
 
 def unsafe_links(text: str) -> Iterator[tuple[int, str]]:
@@ -131,8 +159,9 @@ def active_html(text: str) -> Iterator[tuple[int, str]]:
         if _HANDLER.search(m.group(0)):
             yield m.start(), "event-handler attribute"
         for u in _RAW_URL_ATTR.finditer(m.group(0)):
-            if not is_safe_url(u.group(1)):
-                yield m.start(), f"{url_scheme(u.group(1))}: URL in an attribute"
+            url = next(g for g in u.groups() if g is not None)
+            if not is_safe_url(url):
+                yield m.start(), f"{url_scheme(url)}: URL in an attribute"
     for m in _ATTR_GROUP.finditer(text):
         if _HANDLER.search(m.group(0)):
             yield m.start(), "event-handler attribute in an attribute list {...}"
@@ -141,7 +170,7 @@ def active_html(text: str) -> Iterator[tuple[int, str]]:
 def find_hazards(text: str) -> list[tuple[int, str]]:
     """Every hazard in record Markdown outside code: ``(line offset, message)``, sorted.
 
-    [[kind:id]] links and [@key] citations are the handbook's own and are not looked into.
+    [[kind:id]] links and [@key] citations are read as plain text, as raw Markdown would read them.
 
     >>> for line, message in find_hazards("ok `<script>` here\\n[x](JAVASCRIPT:alert(1))\\n<svg onload=alert(1)>"):
     ...     print(line, message[:37])
@@ -149,23 +178,18 @@ def find_hazards(text: str) -> list[tuple[int, str]]:
     2 active HTML (<svg> element); write it
     2 active HTML (event-handler attribute)
     """
-    from .refs import CITATION_RE, LINK_RE
-
     if not text:
         return []
-    # the handbook's own links become same-length blanks, so offsets (and lines) stay right
-    text = LINK_RE.sub(lambda m: " " * len(m.group(0)), str(text))
-    text = CITATION_RE.sub(lambda m: " " * len(m.group(0)), text)
+    text = str(text)
+    # code is masked with letters, not removed: markup around a code span stays one piece of text
+    masked = "".join(re.sub(r"[^\n]", "x", piece) if is_code else piece for is_code, _, piece in split_code(text))
     found: set[tuple[int, str]] = set()
-    for is_code, offset, piece in split_code(text):
-        if is_code:
-            continue
-        for at, url in unsafe_links(piece):
-            found.add((text.count("\n", 0, offset + at), f"link to a {url_scheme(url)}: URL ({url[:40]!r}); "
-                       "links may use http(s), mailto or relative URLs"))
-        for at, what in active_html(piece):
-            found.add((text.count("\n", 0, offset + at), f"active HTML ({what}); write it inside `code` or "
-                       "describe it in words"))
+    for at, url in unsafe_links(masked):
+        found.add((masked.count("\n", 0, at), f"link to a {url_scheme(url)}: URL ({url[:40]!r}); "
+                   "links may use http(s), mailto or relative URLs"))
+    for at, what in active_html(masked):
+        found.add((masked.count("\n", 0, at), f"active HTML ({what}); write it inside `code` or "
+                   "describe it in words"))
     return sorted(found)
 
 

@@ -74,11 +74,12 @@ def update_index(folder: Path, changed: list[dict], removed: set[str]) -> None:
 
 # Bounds on the work of one search, whatever its text: a request may name at most MAX_WORDS
 # distinct words; when nothing matches exactly, at most MAX_FUZZY of them, each of plausible length,
-# are retried as fuzzy terms whose first letter must match (a fuzzy term's cost grows with its
-# length and with the number of index terms it is compared with).
+# are retried as fuzzy terms whose first FUZZY_PREFIX letters must match (a fuzzy term's cost grows
+# with its length and with the number of index terms it is compared with: bench/hostile.py).
 MAX_WORDS = 32
-MAX_FUZZY = 8
-FUZZY_LENGTHS = (3, 24)
+MAX_FUZZY = 5
+FUZZY_LENGTHS = (3, 20)
+FUZZY_PREFIX = 2
 
 
 def search(folder: Path, text: str, kind: str | None = None, limit: int = 20, operators: bool = False) -> list[dict]:
@@ -113,5 +114,5 @@ def search(folder: Path, text: str, kind: str | None = None, limit: int = 20, op
         if not hits:
             low, high = FUZZY_LENGTHS
             fuzzy = [w for w in words if low <= len(w) <= high][:MAX_FUZZY]
-            hits = run(" ".join(f"{w}~{2 if len(w) > 7 else 1}/1" for w in fuzzy)) if fuzzy else []
+            hits = run(" ".join(f"{w}~{2 if len(w) > 7 else 1}/{FUZZY_PREFIX}" for w in fuzzy)) if fuzzy else []
         return hits
