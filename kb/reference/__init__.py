@@ -18,7 +18,7 @@ from .attention import (attention_patterns, attention_rollout, prefix_matching_c
                         prefix_matching_score, previous_token_score)
 from .attribution import (deeplift, gradient_x_input, guided_backprop, integrated_gradients, occlusion,
                           saliency, smoothgrad)
-from .cam import grad_cam
+from .cam import eigen_cam, grad_cam, grad_cam_plus_plus, layer_cam, score_cam
 from .circuits import CircuitResult, circuit_analysis
 from .dynamics import (Basins, FixedPoints, Trajectory, attractor_basins, find_fixed_points, jacobians,
                        trajectory_analysis)
@@ -39,6 +39,7 @@ __all__ = [
     # attribution
     "saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "occlusion", "deeplift",
     "guided_backprop", "grad_cam", "kernel_shap", "lime", "shapley_values_exact", "lrp",
+    "grad_cam_plus_plus", "score_cam", "layer_cam", "eigen_cam",
     # feature visualisation
     "activation_maximization", "deepdream", "gaussian_blur",
     # probing
@@ -76,6 +77,7 @@ METHOD_REFERENCES: dict[str, str] = {
     "smoothgrad": "kb.reference.attribution:smoothgrad",
     "integrated-gradients": "kb.reference.attribution:integrated_gradients",
     "grad-cam": "kb.reference.cam:grad_cam",
+    "cam-variants": "kb.reference.cam:grad_cam_plus_plus",
     "occlusion": "kb.reference.attribution:occlusion",
     "lime": "kb.reference.shapley:lime",
     "shap": "kb.reference.shapley:kernel_shap",
