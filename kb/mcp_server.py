@@ -14,9 +14,9 @@ import threading
 from typing import Annotated, Literal
 
 from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp_types import CallToolResult, Resource, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from .vocab import AUDIENCES
 from . import __version__
@@ -56,6 +56,21 @@ class HandbookServer(MCPServer):
     def __init__(self, kb: KnowledgeBase, ask, **kwargs):
         super().__init__(**kwargs)
         self._kb, self._ask = kb, ask
+
+    async def call_tool(self, name, arguments, context=None):
+        """Arguments that fail the input schema get the one error shape too (code ``invalid-parameter``)."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
+                raise
+            first = cause.errors()[0]
+            param = ".".join(str(part) for part in first.get("loc", ())) or None
+            body = {"detail": f"{param}: {first.get('msg', 'invalid value')}" if param else first.get("msg", "invalid"),
+                    "code": "invalid-parameter", "param": param}
+            return CallToolResult(content=[TextContent(type="text", text=json.dumps(body, ensure_ascii=False))],
+                                  is_error=True)
 
     async def list_resources(self) -> list[Resource]:
         rows = self._ask(lambda: self._kb.list())

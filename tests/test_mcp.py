@@ -59,10 +59,11 @@ def test_tools_answer_with_the_cli_shapes_and_errors_do_not_stop_the_server(root
         listing = await session.call_tool("list", {"kind": "method"})
         path = await session.call_tool("path", {"to": "method:integrated-gradients", "know": ["concept:gradient"]})
         bib = await session.call_tool("bib", {"refs": ["method:saliency-maps"]})
+        bad_limit = await session.call_tool("query", {"question": "explain my CNN", "limit": 0})
         after = await session.call_tool("show", {"ref": "saliency-maps"})  # still answering
-        return tools, query, show, missing, bad_facet, listing, path, bib, after
+        return tools, query, show, missing, bad_facet, listing, path, bib, bad_limit, after
 
-    init, (tools, query, show, missing, bad_facet, listing, path, bib, after) = run(root, steps)
+    init, (tools, query, show, missing, bad_facet, listing, path, bib, bad_limit, after) = run(root, steps)
     assert init.server_info.name == "interp-kb"
     by_name = {t.name: t for t in tools.tools}
     assert set(by_name) == {"query", "show", "search", "path", "list", "bib"}
@@ -90,6 +91,8 @@ def test_tools_answer_with_the_cli_shapes_and_errors_do_not_stop_the_server(root
     assert listing.structured_content["result"][0]["kind"] == "method"
     assert json.loads(text_of(path))["known"] == ["concept:gradient"]
     assert "@" in text_of(bib)
+    assert bad_limit.is_error and json.loads(text_of(bad_limit))["code"] == "invalid-parameter"
+    assert json.loads(text_of(bad_limit))["param"] == "limit"
     assert not after.is_error and json.loads(text_of(after))["name"]
 
 
