@@ -19,7 +19,10 @@ Reports
       holdout split and tests/query_holdout.yaml. The best threshold in hindsight on the evaluation sets is
       printed too, marked as such;
   (d) --cost: import and open cost in a fresh process, embed + rank per question (50 questions) in
-      process, and --e2e N: end-to-end wall time, interleaved, as ratios to `python -c pass`.
+      process, and --e2e N: end-to-end wall time, interleaved, as ratios to `python -c pass` (on a
+      snapshot of the content). Where PYTHONDONTWRITEBYTECODE is set, every import compiles from source;
+      run the cost part with PYTHONPYCACHEPREFIX=/tmp/pycache and that variable unset, as users' installs
+      have compiled modules.
 """
 from __future__ import annotations
 
@@ -64,6 +67,7 @@ DEV_OFF_TOPIC = [
     "How many neurons are there in the human brain?",
 ]
 RRF_K = 60  # the customary constant; not tuned here
+FUSION_WEIGHTS = (0.25, 0.5, 1.0)
 
 
 def load_sets():
@@ -166,8 +170,11 @@ def main() -> None:
     ap.add_argument("--dump", help="write every text to embed as JSON and stop")
     ap.add_argument("--vectors", help="JSON {text: vector} made by another encoder, used instead of kb.embed")
     ap.add_argument("--no-lexical", action="store_true", help="skip today's lexical ranking (faster)")
+    ap.add_argument("--lexical-cache", help="JSON file to keep the lexical answers in between runs (same store)")
     ap.add_argument("--cost", action="store_true", help="measure import/open and per-question cost")
     ap.add_argument("--e2e", type=int, default=0, help="end-to-end rounds (interleaved), 0 = skip")
+    ap.add_argument("--e2e-root", help="a root whose content builds cleanly, for --e2e (default: a copy of --root's "
+                    "content/, bib/, templates/ and tests/reference/)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
 
@@ -213,13 +220,25 @@ def main() -> None:
         return qvec[q] if q in qvec else encode([q])[0]
 
     lexical_cache = {}
+    if args.lexical_cache and Path(args.lexical_cache).exists():
+        lexical_cache = json.loads(Path(args.lexical_cache).read_text())
 
     def lexical(q):
         if q not in lexical_cache:
             r = k.query(q, limit=60)
             lexical_cache[q] = ([x["id"] for x in r.get("results", []) if x.get("kind") == "method"],
-                                (r.get("facets") or {}).get("goal"), bool(r.get("out_of_scope")))
+                                (r.get("facets") or {}).get("goal"), bool(r.get("out_of_scope")),
+                                r.get("confidence"))
         return lexical_cache[q]
+
+    def rrf(lex_rank, sem_rank, w):
+        fused = {}
+        for weight, rank_list in ((1.0, lex_rank), (w, sem_rank)):
+            for r, m in enumerate(rank_list):
+                fused[m] = fused.get(m, 0.0) + weight / (RRF_K + r + 1)
+        return sorted(fused, key=lambda m: (-fused[m], m))[:3]
+
+    fusion_rows = {}
 
     out = {"encoder": encoder, "sets": {}}
     # ---------------------------------------------------------------- (a) and (b)
@@ -239,15 +258,18 @@ def main() -> None:
             hits["sem"] += s3
             hits["sem_goal"] += sem_goal == goal
             if not args.no_lexical:
-                lex_rank, lex_goal, _ = lexical(q)
+                lex_rank, lex_goal = lexical(q)[:2]
                 l3 = bool(expect & set(lex_rank[:3]))
-                fused = {}
-                for rank_list in (lex_rank, sem_rank):
-                    for r, m in enumerate(rank_list):
-                        fused[m] = fused.get(m, 0.0) + 1.0 / (RRF_K + r + 1)
-                rrf = sorted(fused, key=lambda m: -fused[m])[:3]
                 hits["lex"] += l3
-                hits["rrf"] += bool(expect & set(rrf))
+                hits["rrf"] += bool(expect & set(rrf(lex_rank, sem_rank, 1.0)))
+                fr = fusion_rows.setdefault(name, {})
+                for w in FUSION_WEIGHTS:
+                    fr[f"rrf w={w}"] = fr.get(f"rrf w={w}", 0) + bool(expect & set(rrf(lex_rank, sem_rank, w)))
+                low = lexical(q)[3] == "low" or not lex_rank
+                fb = rrf(lex_rank, sem_rank, 1.0) if low else lex_rank[:3]
+                fr["rrf only when lexical confidence is low"] = fr.get("rrf only when lexical confidence is low", 0) + \
+                    bool(expect & set(fb))
+                fr["n low-confidence"] = fr.get("n low-confidence", 0) + low
                 hits["either"] += s3 or l3
                 hits["lex_goal"] += lex_goal == goal
             if name == "paraphrases":
@@ -267,6 +289,24 @@ def main() -> None:
                 print(f"  {style:12} {cnt:4d}  {100 * s3 / cnt:8.1f}%{'':30}{100 * sg / cnt:8.1f}%")
             out["sets"][name]["by_style"] = {s: {"n": c, "sem_top3": round(a / c, 3), "sem_goal": round(b / c, 3)}
                                              for s, (c, a, b) in by_style.items()}
+
+    if fusion_rows:
+        print("\n    fusion variants, top-3 hit rate (weight w on the semantic ranking; lexical weight 1; RRF k=60)")
+        names = list(next(iter(fusion_rows.values())))
+        print(f"    {'variant':42}" + "".join(f"{n:>14}" for n in fusion_rows))
+        for v in names:
+            cells = []
+            for setname, fr in fusion_rows.items():
+                n = out["sets"][setname]["n"]
+                cells.append(f"{fr[v]:14d}" if v.startswith("n ") else f"{100 * fr[v] / n:13.1f}%")
+            print(f"    {v:42}" + "".join(cells))
+        best = max((v for v in names if v.startswith("rrf w=")), key=lambda v: fusion_rows["bank-tune"][v])
+        print(f"    weight chosen on bank-tune: {best} (caution: the lexical ranking itself was tuned on bank-tune)")
+        out["fusion"] = {s_: {v: (c if v.startswith("n ") else round(c / out["sets"][s_]["n"], 3)) for v, c in fr.items()}
+                         for s_, fr in fusion_rows.items()}
+        out["fusion"]["chosen_on_tune"] = best
+    if args.lexical_cache:
+        Path(args.lexical_cache).write_text(json.dumps(lexical_cache))
 
     # ---------------------------------------------------------------- (c) out of scope
     def s_in(q):
@@ -414,7 +454,14 @@ print(len(r["results"]))
 def e2e(args, mspace, gspace):
     """Interleaved wall times: python -c pass, lexical query in a fresh process, and the same + semantic."""
     print("\n(d) end to end (fresh process each run; interleaved)")
+    import shutil
+
     tmp = Path(tempfile.mkdtemp())
+    root = tmp / "root"      # a snapshot of the content, so that edits by others do not trigger rebuilds
+    for name in ("content", "bib", "templates", "tests/reference"):
+        source = Path(args.e2e_root or args.root) / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns(".*", "__pycache__"))
     vecfile = tmp / "vectors.f32"
     rows = array("f")
     for v in list(mspace.vecs) + list(gspace.vecs):
@@ -423,10 +470,10 @@ def e2e(args, mspace, gspace):
     driver = tmp / "driver.py"
     driver.write_text(DRIVER)
     q = "where does my Atari agent look when it picks an action"
-    env = {**os.environ, "KB_ROOT": args.root, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "KB_ROOT": str(root), "PYTHONPATH": str(ROOT)}
     cmds = {"python -c pass": [sys.executable, "-c", "pass"],
-            "lexical query": [sys.executable, str(driver), args.root, str(vecfile), q, "0"],
-            "lexical + semantic": [sys.executable, str(driver), args.root, str(vecfile), q, "1"]}
+            "lexical query": [sys.executable, str(driver), str(root), str(vecfile), q, "0"],
+            "lexical + semantic": [sys.executable, str(driver), str(root), str(vecfile), q, "1"]}
     for c in cmds.values():
         subprocess.run(c, env=env, check=True, capture_output=True)
     times = {k: [] for k in cmds}
@@ -441,6 +488,7 @@ def e2e(args, mspace, gspace):
         med = statistics.median(ts)
         res[name] = {"p50_ms": round(med, 1), "min_ms": round(min(ts), 1), "ratio_p50": round(med / base, 2)}
         print(f"  {name:20} p50 {med:7.1f} ms  min {min(ts):7.1f} ms  ratio {med / base:5.2f}x")
+    shutil.rmtree(tmp, ignore_errors=True)
     return res
 
 

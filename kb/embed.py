@@ -53,13 +53,15 @@ FORMAT = "kb-static-embeddings/1"
 # ------------------------------------------------------------------------------------------- tokenizer
 # BERT's basic tokenizer as the `tokenizers` package implements it (BertNormalizer, BertPreTokenizer).
 
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ASCII_SPACE = re.compile(r"[\t\n\r]")
+_ASCII_CONTROL = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]))
+_DROP_CONTROL = str.maketrans("\t\n\r", "   ", _ASCII_CONTROL)   # \t \n \r -> " ", other C0 controls dropped
 _ASCII_PUNCT = r"!-/:-@\[-`{-~"
-_ASCII_WORDS = re.compile(rf"[^\s{_ASCII_PUNCT}]+|[{_ASCII_PUNCT}]")
+_ascii_words = None   # compiled on first use (keeps the import cheap)
 # Rust's char::is_whitespace (Unicode White_Space), which the normalizer maps to " "
 _WHITESPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
                         "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# control, format, private use, surrogate; an unassigned code point (Cn) is kept, as `tokenizers` keeps it
+_DROPPED_CATEGORIES = frozenset(("Cc", "Cf", "Co", "Cs"))
 _PUNCT_CATEGORIES = frozenset(("Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps"))
 _CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
         (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
@@ -81,7 +83,7 @@ def _normalize(text: str) -> str:
     'ca marche tres bien'
     """
     if text.isascii():
-        return _ASCII_SPACE.sub(" ", _ASCII_CONTROL.sub("", text)).lower()
+        return text.translate(_DROP_CONTROL).lower()
     out = []
     for ch in text:
         cp = ord(ch)
@@ -89,8 +91,8 @@ def _normalize(text: str) -> str:
             continue
         if ch in "\t\n\r":
             out.append(" ")
-        elif unicodedata.category(ch)[0] == "C":
-            continue                    # control, format, unassigned, private use, surrogate
+        elif unicodedata.category(ch) in _DROPPED_CATEGORIES:
+            continue
         elif ch in _WHITESPACE:
             out.append(" ")
         elif _is_cjk(cp):
@@ -108,8 +110,11 @@ def _pre_tokenize(text: str) -> list[str]:
     >>> _pre_tokenize("what's a u-net?")
     ['what', "'", 's', 'a', 'u', '-', 'net', '?']
     """
+    global _ascii_words
     if text.isascii():
-        return _ASCII_WORDS.findall(text)
+        if _ascii_words is None:
+            _ascii_words = re.compile(rf"[^\s{_ASCII_PUNCT}]+|[{_ASCII_PUNCT}]")
+        return _ascii_words.findall(text)
     words, cur = [], []
     for ch in text:
         if ch.isspace() or ch in _WHITESPACE:

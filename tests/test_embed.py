@@ -69,6 +69,17 @@ def question_texts() -> list[str]:
     return texts
 
 
+def random_texts(n: int = 300, seed: int = 0) -> list[str]:
+    """Mixed-script strings with controls, combining marks, CJK, emoji, unassigned code points."""
+    import random
+
+    rnd = random.Random(seed)
+    alphabet = [chr(c) for c in [*range(0x20, 0x7F)] * 4 + [*range(0xA0, 0x250), *range(0x370, 0x3FF),
+                *range(0x400, 0x4FF), *range(0x2000, 0x206F), *range(0x3000, 0x303F), *range(0x4E00, 0x4E80),
+                0x1F916, 0x1F600, 0xFFFD, 0, 9, 10, 13, 0x85, 0x200B, 0xFEFF, 0x0301, 0x0308]]
+    return ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 60))) for _ in range(n)]
+
+
 def test_tokenize_short_sentence():
     assert kbe.tokenize("Which pixels made my CNN say 'cat'?") == \
         ["which", "pixels", "made", "my", "cnn", "say", "'", "cat", "'", "?"]
@@ -102,7 +113,7 @@ def test_token_ids_match_tokenizers():
                                                 lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.add_special_tokens(meta["special_tokens"].split())
-    texts = TRICKY + question_texts()
+    texts = TRICKY + question_texts() + random_texts()
     assert len(texts) >= 200
     bad = [(t, kbe.token_ids(t), tok.encode(t, add_special_tokens=False).ids) for t in texts
            if kbe.token_ids(t) != tok.encode(t, add_special_tokens=False).ids]
