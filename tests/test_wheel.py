@@ -19,5 +19,5 @@ import wheel as wheel_check  # noqa: E402
 def test_wheel_from_a_clean_checkout_works_from_an_empty_folder(tmp_path):
     result = wheel_check.run(tmp_path, runs=3)
     print(result)
-    assert result["wheel_bytes"] < 5_000_000
+    assert result["wheel_bytes"] < 30_000_000  # a sanity ceiling; most of it is kb/data's embedding table
     assert result["wheel_groups"]["kb/_handbook/content"] > 300
