@@ -85,8 +85,8 @@ def split_code(text: str) -> Iterator[tuple[bool, int, str]]:
             if _span_ok(m.group(0)[start - m.start():]):
                 out.append((start, m.end()))
                 i = m.end()
-            else:  # not code: its opening run is prose; look again after it
-                i = m.end("ticks")
+            else:  # not code, and Markdown pairs the same runs: all of it is prose, look again after it
+                i = m.end()
         if fence_end > fence_start:
             out.append((fence_start, fence_end))
         cursor = fence_end

@@ -281,7 +281,11 @@ def test_validation_flags_what_raw_markdown_would_run(text):
     """What Python-Markdown would turn into active content, left unescaped, validation reports."""
     from kb.safety import find_hazards
 
-    if active_content(mkdocs_html(text)):
+    try:
+        raw = active_content(mkdocs_html(text))
+    except Exception:  # noqa: BLE001 - Python-Markdown's HTML parser gives up on some raw text ("<![a")
+        return
+    if raw:
         assert find_hazards(text), text
 
 
