@@ -77,7 +77,7 @@ def update_index(folder: Path, changed: list[dict], removed: set[str]) -> None:
 # are retried as fuzzy terms whose first FUZZY_PREFIX letters must match (a fuzzy term's cost grows
 # with its length and with the number of index terms it is compared with: bench/hostile.py).
 MAX_WORDS = 32
-MAX_FUZZY = 5
+MAX_FUZZY = 4
 FUZZY_LENGTHS = (3, 20)
 FUZZY_PREFIX = 2
 
