@@ -28,7 +28,8 @@ DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 # pip distribution name -> import name, where they differ
 IMPORT_NAME = {"interpret": "interpret", "torch-lucent": "lucent", "sae-lens": "sae_lens", "grad-cam": "pytorch_grad_cam",
                "transformer_lens": "transformer_lens", "transformer-lens": "transformer_lens", "traker": "trak",
-               "circuit-tracer": "circuit_tracer", "pyvene": "pyvene", "shap": "shap", "lime": "lime"}
+               "circuit-tracer": "circuit_tracer", "pyvene": "pyvene", "shap": "shap", "lime": "lime",
+               "eai-delphi": "delphi", "PyALE": "PyALE", "sae-bench": "sae_bench"}
 
 
 def load(folder: Path) -> list[dict]:
@@ -79,23 +80,28 @@ def _quick_start_imports(code: str) -> list[str]:
 
 
 def resolve(name: str) -> str | None:
-    """None when ``name`` resolves; otherwise why not."""
+    """None when ``name`` resolves; otherwise why not.
+
+    Attributes are walked from the top-level package first, importing a submodule only when no
+    attribute of that name exists: ``transformer_lens.ActivationCache`` is the class the package
+    exports, not the submodule of the same name.
+    """
     parts = name.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ModuleNotFoundError as exc:
-            if exc.name and ".".join(parts[:cut]).startswith(exc.name) and cut > 1:
-                continue
-            return f"cannot import {'.'.join(parts[:cut])}: {exc}"
-        except Exception as exc:  # a library that fails on import says why
-            return f"importing {'.'.join(parts[:cut])} failed: {type(exc).__name__}: {exc}"
-        for i, attr in enumerate(parts[cut:]):
-            if not hasattr(obj, attr):
-                return f"{'.'.join(parts[:cut + i])} has no attribute {attr!r}"
+    try:
+        obj = importlib.import_module(parts[0])
+    except Exception as exc:
+        return f"importing {parts[0]} failed: {type(exc).__name__}: {exc}"
+    for i, attr in enumerate(parts[1:], 1):
+        if hasattr(obj, attr):
             obj = getattr(obj, attr)
-        return None
-    return "no importable prefix"
+            continue
+        try:
+            obj = importlib.import_module(".".join(parts[:i + 1]))
+        except ModuleNotFoundError:
+            return f"{'.'.join(parts[:i])} has no attribute {attr!r}"
+        except Exception as exc:
+            return f"importing {'.'.join(parts[:i + 1])} failed: {type(exc).__name__}: {exc}"
+    return None
 
 
 def check(root: Path, only: set[str] | None = None) -> dict:
