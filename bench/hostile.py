@@ -46,6 +46,7 @@ CASES = [
     ("GET /search", "62 misspelt 7-letter words", "kb.search(' '.join(w(7, i) for i in range(62)))"),
     ("GET /search", "20 misspelt 24-letter words", "kb.search(' '.join(w(24, i) for i in range(20)))"),
     ("GET /search", "32 misspelt 20-letter words", "kb.search(' '.join(w(20, i) for i in range(32)))"),
+    ("GET /search", "32 misspelt 16-letter words", "kb.search(' '.join(w(16, i) for i in range(32)))"),
     ("GET /search", "500 chars of 15-letter words", "kb.search(' '.join(w(15, i) for i in range(32))[:500])"),
     ("GET /search", "NOT xqzv (operators)", "assert len(kb.search('NOT xqzv')) < 20 or True"),
     ("GET /query", "one 1,999-letter word (review)", "kb.query(w(1999))"),

@@ -78,7 +78,7 @@ def update_index(folder: Path, changed: list[dict], removed: set[str]) -> None:
 # with its length and with the number of index terms it is compared with: bench/hostile.py).
 MAX_WORDS = 32
 MAX_FUZZY = 4
-FUZZY_LENGTHS = (3, 20)
+FUZZY_LENGTHS = (3, 16)
 FUZZY_PREFIX = 2
 
 
