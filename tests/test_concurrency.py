@@ -46,7 +46,8 @@ for i in range(3):
     failures, answers = [], 0
     while builder.poll() is None or answers < 10:
         out = run(["query", "explain a prediction", "--format", "json"], root)
-        if out.returncode != 0 or not json.loads(out.stdout)["results"]:
+        # a whole answer (the synthetic records' random words may well read as out of scope)
+        if out.returncode != 0 or "results" not in json.loads(out.stdout):
             failures.append(out.stderr[-500:])
         answers += 1
         if answers > 200:
