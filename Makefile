@@ -25,7 +25,9 @@ validate: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/kb validate
-	$(BIN)/python -m pytest -q
+	$(BIN)/kb build --no-progress
+	# two workers (CI has two cores); whole files per worker so module fixtures train once
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
