@@ -19,6 +19,9 @@ from .attention import (attention_patterns, attention_rollout, prefix_matching_c
 from .attribution import (deeplift, gradient_x_input, guided_backprop, integrated_gradients, occlusion,
                           saliency, smoothgrad)
 from .cam import eigen_cam, grad_cam, grad_cam_plus_plus, layer_cam, score_cam
+from .evaluation import (DeletionInsertion, RandomizationResult, RemoveAndRetrain, deletion_insertion_curves,
+                         infidelity, max_sensitivity, model_randomization_test, rank_correlation, remove_and_retrain)
+from .perturbation import meaningful_perturbation
 from .circuits import CircuitResult, circuit_analysis
 from .dynamics import (Basins, FixedPoints, Trajectory, attractor_basins, find_fixed_points, jacobians,
                        trajectory_analysis)
@@ -66,6 +69,10 @@ __all__ = [
     "steering_vector", "add_steering", "steering_vectors", "key_covariance", "rome_edit",
     "attribution_patching", "acdc", "ACDCResult", "kl_to_clean", "distributed_alignment_search",
     "interchange_intervention", "DASResult", "network_dissection", "unit_masks",
+    # evaluation: checks to run on your own model
+    "model_randomization_test", "RandomizationResult", "deletion_insertion_curves", "DeletionInsertion",
+    "remove_and_retrain", "RemoveAndRetrain", "infidelity", "max_sensitivity", "rank_correlation",
+    "meaningful_perturbation",
     "METHOD_REFERENCES",
 ]
 
@@ -125,4 +132,9 @@ METHOD_REFERENCES: dict[str, str] = {
     "distributed-alignment-search": "kb.reference.alignment:distributed_alignment_search",
     "rome": "kb.reference.editing:rome_edit",
     "network-dissection": "kb.reference.dissection:network_dissection",
+    "model-randomization-test": "kb.reference.evaluation:model_randomization_test",
+    "deletion-insertion-curves": "kb.reference.evaluation:deletion_insertion_curves",
+    "remove-and-retrain": "kb.reference.evaluation:remove_and_retrain",
+    "infidelity-sensitivity": "kb.reference.evaluation:infidelity",
+    "meaningful-perturbation": "kb.reference.perturbation:meaningful_perturbation",
 }
