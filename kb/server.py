@@ -154,13 +154,15 @@ class GuardedH11Protocol(_H11):
         super().connection_made(transport)
         self._opened = self.loop.time()
         limit = type(self).max_connections or _default_max_connections()
-        if len(self.connections) > limit:
-            waiting = sorted((c for c in self.connections if c is not self
-                              and (c.cycle is None or c.cycle.response_complete)),
-                             key=lambda c: getattr(c, "_opened", 0.0))
-            for old in waiting[:len(self.connections) - limit]:
+        # a closed transport leaves the set only on the next turn of the loop: count the live ones
+        live = [c for c in self.connections if not c.transport.is_closing()]
+        if len(live) > limit:
+            excess = len(live) - limit
+            idle = sorted((c for c in live if c is not self and (c.cycle is None or c.cycle.response_complete)),
+                          key=lambda c: getattr(c, "_opened", 0.0))
+            for old in idle[:excess]:  # the oldest connections that are not being answered
                 old.transport.close()
-            if len(self.connections) > limit:  # every connection is being answered: refuse this one
+            if len(idle) < excess:  # every connection is being answered: refuse this one
                 transport.close()
                 return
         self._await_headers()
