@@ -94,15 +94,25 @@ def load_sets():
     }
 
 
-def records(root: str):
+def records(root: str, passages: str = "brief"):
+    """brief: methods "name: summary" + when_to_use, goals name + phrasings; extended adds the aliases
+    (one passage "name: alias, alias, ...") and, for goals, the summary."""
     sys.path.insert(0, str(ROOT))
     from kb import KnowledgeBase
     from kb.querymodel import OFF_TOPICS
 
     k = KnowledgeBase(root)
-    methods = [(m["id"], [f"{m['name']}: {m.get('summary') or ''}".strip()] + list(m.get("when_to_use") or []))
-               for m in k.reader.records("method")]
-    goals = [(g["id"], [g["name"]] + list(g.get("phrasings") or [])) for g in k.reader.records("goal")]
+    methods, goals = [], []
+    for m in k.reader.records("method"):
+        texts = [f"{m['name']}: {m.get('summary') or ''}".strip()] + list(m.get("when_to_use") or [])
+        if passages == "extended" and m.get("aliases"):
+            texts.append(f"{m['name']}: {', '.join(m['aliases'])}")
+        methods.append((m["id"], texts))
+    for g in k.reader.records("goal"):
+        texts = [g["name"]] + list(g.get("phrasings") or [])
+        if passages == "extended":
+            texts += [t for t in [f"{g['name']}: {', '.join(g.get('aliases') or [])}", g.get("summary")] if t]
+        goals.append((g["id"], texts))
     off = [(ident, [name] + list(phr)) for ident, name, phr in OFF_TOPICS]
     return k, methods, goals, off
 
@@ -115,6 +125,15 @@ def flat(groups):
             texts.append(t)
             owner.append(i)
     return texts, owner
+
+
+def centred(v, center):
+    """v minus the centre, scaled back to unit length (the zero vector stays zero)."""
+    if not any(v):
+        return v
+    d = [a - b for a, b in zip(v, center)]
+    n = sum(x * x for x in d) ** 0.5
+    return [x / n for x in d] if n else d
 
 
 def dot(a, b):
@@ -167,6 +186,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=str(ROOT))
     ap.add_argument("--table", help="another static table (default: the packaged kb/data/static_embeddings.sqlite)")
+    ap.add_argument("--passages", choices=("brief", "extended"), default="brief",
+                    help="which record texts are embedded (see records())")
+    ap.add_argument("--center", action="store_true",
+                    help="subtract the mean record-passage vector from every vector (a common fix for the "
+                         "compressed cosines of static embeddings)")
     ap.add_argument("--dump", help="write every text to embed as JSON and stop")
     ap.add_argument("--vectors", help="JSON {text: vector} made by another encoder, used instead of kb.embed")
     ap.add_argument("--no-lexical", action="store_true", help="skip today's lexical ranking (faster)")
@@ -179,7 +203,7 @@ def main() -> None:
     args = ap.parse_args()
 
     sets = load_sets()
-    k, methods, goals, off = records(args.root)
+    k, methods, goals, off = records(args.root, args.passages)
     m_texts, m_owner = flat(methods)
     g_texts, g_owner = flat(goals)
     o_texts, o_owner = flat(off)
@@ -207,9 +231,16 @@ def main() -> None:
             return kbe.embed(texts, table=args.table) if args.table else kbe.embed(texts)
 
     t0 = time.perf_counter()
-    mspace = Space(methods, encode(m_texts), m_owner)
-    gspace = Space(goals, encode(g_texts), g_owner)
-    ospace = Space(off, encode(o_texts), o_owner)
+    raw_m, raw_g, raw_o = encode(m_texts), encode(g_texts), encode(o_texts)
+    center = None
+    if args.center:
+        # the mean of the in-scope record passages (no question enters it), removed from every vector
+        n = len(raw_m) + len(raw_g)
+        center = [sum(col) / n for col in zip(*(raw_m + raw_g))]
+        raw_m, raw_g, raw_o = ([centred(v, center) for v in vs] for vs in (raw_m, raw_g, raw_o))
+    mspace = Space(methods, raw_m, m_owner)
+    gspace = Space(goals, raw_g, g_owner)
+    ospace = Space(off, raw_o, o_owner)
     build_s = time.perf_counter() - t0
     print(f"encoder: {encoder}")
     print(f"records: {len(methods)} methods ({len(m_texts)} passages), {len(goals)} goals ({len(g_texts)} passages), "
@@ -217,7 +248,8 @@ def main() -> None:
     qvec = dict(zip(all_texts, encode(all_texts))) if args.vectors else {}
 
     def qv(q):
-        return qvec[q] if q in qvec else encode([q])[0]
+        v = qvec[q] if q in qvec else encode([q])[0]
+        return centred(v, center) if center else v
 
     lexical_cache = {}
     if args.lexical_cache and Path(args.lexical_cache).exists():
@@ -305,8 +337,6 @@ def main() -> None:
         out["fusion"] = {s_: {v: (c if v.startswith("n ") else round(c / out["sets"][s_]["n"], 3)) for v, c in fr.items()}
                          for s_, fr in fusion_rows.items()}
         out["fusion"]["chosen_on_tune"] = best
-    if args.lexical_cache:
-        Path(args.lexical_cache).write_text(json.dumps(lexical_cache))
 
     # ---------------------------------------------------------------- (c) out of scope
     def s_in(q):
@@ -357,6 +387,12 @@ def main() -> None:
         lex_in = sum(lexical(q)[2] for q in questions["bank-holdout"] + questions["bank-tune"]) / \
             (len(questions["bank-holdout"]) + len(questions["bank-tune"]))
         lex_ho = sum(lexical(q)[2] for q in questions["holdout"]) / len(questions["holdout"])
+        t = out["oos"][chosen]["threshold"]
+        f = feats[chosen]
+        both = {g: sum(lexical(q)[2] or f(q) < t for q in groups[g]) / len(groups[g])
+                for g in ("bank-tune", "dev-off-topic", "oos", "bank-holdout", "holdout", "paraphrases")}
+        out["oos"]["lexical_or_semantic"] = {g: round(v, 3) for g, v in both.items()}
+        print("  today's lexical flag OR semantic < t: " + ", ".join(f"{g} {100 * v:.1f}%" for g, v in both.items()))
         out["oos"]["lexical_today"] = {"oos_caught": round(lex_oos, 3), "bank_flagged": round(lex_in, 3),
                                        "holdout_flagged": round(lex_ho, 3)}
         print(f"  today's lexical out_of_scope flag: OOS caught {100 * lex_oos:.1f}%, bank flagged {100 * lex_in:.1f}%, "
@@ -367,6 +403,8 @@ def main() -> None:
         out["cost"] = cost(args, questions["holdout"][:50], mspace, gspace)
     if args.e2e and not args.vectors:
         out["e2e"] = e2e(args, mspace, gspace)
+    if args.lexical_cache:
+        Path(args.lexical_cache).write_text(json.dumps(lexical_cache))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 
