@@ -76,6 +76,31 @@ METHOD_FIELDS = {"name": 3.0, "aliases": 3.0, "summary": 1.5, "when_to_use": 1.5
 GOAL_FIELDS = {"name": 2.0, "aliases": 2.0, "phrasings": 1.5, "summary": 1.0}
 CASE_FIELDS = {"name": 2.0, "aliases": 2.0, "summary": 1.5, "problem": 1.0, "domain": 1.0, "relevance": 0.5,
                "findings": 0.3}
+def _unambiguous_method_phrases(phrases: list, methods: list[dict]) -> list:
+    """One method per phrase: when an alias of one method reads like another method's own name
+    ("Grad-CAM++" and "Grad-CAM" are both the words 'grad cam'), the method named so keeps it;
+    a phrase that is only an alias of several methods names none of them."""
+    from .text import tokens
+
+    own = {}
+    for m in methods:
+        for phrase in (m["name"], m["id"]):
+            own.setdefault(tuple(tokens(phrase)), set()).add(m["id"])
+    claims: dict[tuple, set] = {}
+    for toks, kind, ident in phrases:
+        if kind == "method":
+            claims.setdefault(tuple(toks), set()).add(ident)
+    out = []
+    for p in phrases:
+        toks, kind, ident = p
+        if kind == "method" and len(claims[tuple(toks)]) > 1:
+            owners = own.get(tuple(toks), set()) & claims[tuple(toks)]
+            if ident not in owners or len(owners) > 1:
+                continue
+        out.append(p)
+    return out
+
+
 def _flat(value) -> str:
     if isinstance(value, list):
         return " ; ".join(_flat(v) for v in value)
@@ -175,6 +200,7 @@ def build_query_model(records: list[dict]) -> QueryModel:
             camel = tokens(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", phrase))
             if len(camel) > 1 and camel != toks and m["id"] in method_ids:
                 phrases.append([camel, "method", m["id"]])
+    phrases = _unambiguous_method_phrases(phrases, by_kind.get("method", []))
     phrases.sort(key=lambda p: (-len(p[0]), p[1], p[2], p[0]))
     for p in phrases:  # stems precomputed: every query compares against every phrase
         p.append([stem(t) for t in p[0]])
