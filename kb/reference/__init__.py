@@ -37,6 +37,14 @@ from .shapley import kernel_shap, lime, shapley_values_exact
 from .similarity import linear_cka, rbf_cka, rdm, rsa, spearman, svcca
 from .tcav import TCAVResult, concept_activation_vector, tcav
 from .visualization import activation_maximization, deepdream, gaussian_blur
+from .by_design import (ConceptBottleneckModel, NeuralAdditiveModel, ProtoPNet, PushResult, intervene,
+                        push_prototypes, train_cbm, train_nam, train_protopnet)
+from .global_effects import (ALE, EBM, Surrogate, accumulated_local_effects, global_surrogate, h_statistic,
+                             train_ebm)
+from .data_attribution import (Datamodels, Representers, correct_class_margin, datamodels,
+                               linear_datamodeling_score, representer_points, trak)
+from .landscape import (LLC, Landscape, ModeConnectivity, filter_normalized_direction, local_learning_coefficient,
+                        loss_landscape, mode_connectivity)
 
 __all__ = [
     # attribution
@@ -73,6 +81,13 @@ __all__ = [
     "model_randomization_test", "RandomizationResult", "deletion_insertion_curves", "DeletionInsertion",
     "remove_and_retrain", "RemoveAndRetrain", "infidelity", "max_sensitivity", "rank_correlation",
     "meaningful_perturbation",
+    # interpretable by design, global effects, data attribution, loss landscapes
+    "ConceptBottleneckModel", "train_cbm", "intervene", "ProtoPNet", "PushResult", "push_prototypes",
+    "train_protopnet", "NeuralAdditiveModel", "train_nam", "ALE", "accumulated_local_effects", "h_statistic",
+    "Surrogate", "global_surrogate", "EBM", "train_ebm", "correct_class_margin", "trak", "Datamodels",
+    "datamodels", "linear_datamodeling_score", "Representers", "representer_points",
+    "filter_normalized_direction", "Landscape", "loss_landscape", "ModeConnectivity", "mode_connectivity",
+    "LLC", "local_learning_coefficient",
     "METHOD_REFERENCES",
 ]
 
@@ -137,4 +152,17 @@ METHOD_REFERENCES: dict[str, str] = {
     "remove-and-retrain": "kb.reference.evaluation:remove_and_retrain",
     "infidelity-sensitivity": "kb.reference.evaluation:infidelity",
     "meaningful-perturbation": "kb.reference.perturbation:meaningful_perturbation",
+    "concept-bottleneck-models": "kb.reference.by_design:train_cbm",
+    "protopnet": "kb.reference.by_design:train_protopnet",
+    "neural-additive-models": "kb.reference.by_design:train_nam",
+    "explainable-boosting-machines": "kb.reference.global_effects:train_ebm",
+    "accumulated-local-effects": "kb.reference.global_effects:accumulated_local_effects",
+    "feature-interaction": "kb.reference.global_effects:h_statistic",
+    "global-surrogate": "kb.reference.global_effects:global_surrogate",
+    "trak": "kb.reference.data_attribution:trak",
+    "datamodels": "kb.reference.data_attribution:datamodels",
+    "representer-points": "kb.reference.data_attribution:representer_points",
+    "loss-landscape-visualization": "kb.reference.landscape:loss_landscape",
+    "mode-connectivity": "kb.reference.landscape:mode_connectivity",
+    "local-learning-coefficient": "kb.reference.landscape:local_learning_coefficient",
 }
