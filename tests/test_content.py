@@ -109,7 +109,8 @@ def test_no_two_records_are_near_duplicates(compiled):
 def test_methods_are_complete(compiled):
     for r in by_kind(compiled, "method"):
         m = r.model
-        assert m.goals and m.introduced_by or r.id in ("ablation",), r.ref
+        # a record that groups techniques with several originators credits none of them
+        assert m.goals and m.introduced_by or r.id in ("ablation", "manifold-geometry", "sae-evaluation"), r.ref
         assert len(m.when_to_use) >= 1 and len(m.when_not_to_use) >= 1 and len(m.pitfalls) >= 2, r.ref
         assert len(m.body) > 300 and m.example.strip(), r.ref
 
