@@ -31,6 +31,7 @@ def meaningful_perturbation(
     lr: float = 0.1,
     baseline: float | Tensor | str = "blur",
     blur_sigma: float | None = None,
+    init: float = 0.5,
 ) -> Tensor:
     """Meaningful perturbation: the smallest, smoothest region whose deletion destroys the class score.
 
@@ -43,8 +44,10 @@ def meaningful_perturbation(
     (the "deletion game", Eq. 3-4 of the paper), where ``p_c`` is the target's softmax probability,
     ``b`` the ``baseline`` (``"blur"``: the Gaussian-blurred input, the paper's choice,
     ``blur_sigma`` default ``max(H, W) / 8``; or a number or tensor) and ``TV_beta`` the total
-    variation of :func:`_total_variation` (``tv_beta = 3`` as in the paper). ``m`` starts at 1 and is
-    clipped to ``[0, 1]`` after every step. The paper's random jitter and noise on the mask are left
+    variation of :func:`_total_variation` (``tv_beta = 3`` as in the paper). ``m`` starts at ``init`` and is
+    clipped to ``[0, 1]`` after every step; the default 0.5 (half deleted) matters for confident
+    models: starting from 1, a saturated class probability has no gradient and the mask can stay
+    empty although a deletion that removes the class exists. The paper's random jitter and noise on the mask are left
     out; the penalties are means over mask positions, so ``area`` and ``smoothness`` do not depend
     on the image size. Every example is optimised independently in one batch (deterministic: no
     random draws). A coarse mask cannot outline a small object: bilinear upsampling spreads each
@@ -71,7 +74,7 @@ def meaningful_perturbation(
     else:
         base = torch.broadcast_to(torch.as_tensor(baseline, dtype=x.dtype), x.shape)
     mh, mw = (mask_size, mask_size) if isinstance(mask_size, int) else mask_size
-    m = torch.ones(n, 1, min(mh, h), min(mw, w), requires_grad=True)
+    m = torch.full((n, 1, min(mh, h), min(mw, w)), float(init), requires_grad=True)
     opt = torch.optim.Adam([m], lr=lr)
     for _ in range(n_steps):
         up = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
