@@ -1,16 +1,18 @@
-"""Editing a model's computation: steering vectors (activation addition) and ROME's rank-one weight edit."""
+"""Editing a model's computation: steering vectors (activation addition), function vectors, ROME's rank-one weight edit."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+import dataclasses
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from ._common import capture_outputs, forward_hooks, replace_output, resolve_module
 
-__all__ = ["steering_vector", "add_steering", "steering_vectors", "key_covariance", "rome_edit"]
+__all__ = ["steering_vector", "add_steering", "steering_vectors", "key_covariance", "rome_edit", "FunctionVector",
+           "function_vector"]
 
 
 def steering_vector(
@@ -109,3 +111,62 @@ def rome_edit(weight: Tensor, key: Tensor, value: Tensor, cov: Tensor) -> Tensor
     """
     u = torch.linalg.solve(cov, key)  # C^{-1} k*
     return weight + torch.outer(value - weight @ key, u) / (u @ key)
+
+
+@dataclasses.dataclass
+class FunctionVector:
+    """``vector`` ``(D,)``: the summed mean outputs of the chosen ``heads``; ``indirect_effects[i]``: the
+    average indirect effect of candidate ``i``; ``mean_outputs`` ``(n_candidates, D)``."""
+
+    vector: Tensor
+    heads: list
+    indirect_effects: Tensor
+    mean_outputs: Tensor
+
+
+def function_vector(
+    model: nn.Module,
+    prompts: Tensor,
+    corrupted: Tensor,
+    answers: Tensor,
+    heads: Sequence[tuple[nn.Module | str, int]],
+    n_heads: int = 2,
+    position: int = -1,
+) -> FunctionVector:
+    """Function vector: the sum of the mean outputs of the heads that carry an in-context task.
+
+    1. ``a_h = mean over prompts of head h's output at position`` (``heads``: ``(module, head)``
+       pairs, the module's output ``(B, T, H, D)``: each head's write to the residual stream).
+    2. Average indirect effect: on the ``corrupted`` prompts (the same task with shuffled
+       demonstrations), put ``a_h`` in place of head ``h``'s output and measure the rise in the mean
+       probability of ``answers`` ``(B,)`` at ``position``.
+    3. ``v = sum of a_h`` over the ``n_heads`` heads with the largest effect. Add it to the residual
+       stream of another prompt with :func:`add_steering`.
+
+    References
+    ----------
+    [@todd2024function]; [@hendel2023incontext]
+    """
+    mods = [resolve_module(model, m) for m, _ in heads]
+    with torch.no_grad(), capture_outputs(list(dict.fromkeys(mods)), detach=True) as store:
+        model(prompts)
+    captured = dict(zip(dict.fromkeys(mods), store))
+    means = torch.stack([captured[m][-1][:, position, h].mean(0) for m, (_, h) in zip(mods, heads)])
+    rows = torch.arange(len(answers))
+
+    def answer_prob(out: Tensor) -> float:
+        return float(out[:, position].softmax(-1)[rows, answers].mean())
+
+    with torch.no_grad():
+        base = answer_prob(model(corrupted))
+        effects = []
+        for m, (_, h), mean in zip(mods, heads, means):
+            def put(out, h=h, mean=mean):
+                out = out.clone()
+                out[:, position, h] = mean
+                return out
+            with forward_hooks([(m, replace_output(put))]):
+                effects.append(answer_prob(model(corrupted)) - base)
+    effects = torch.tensor(effects)
+    top = effects.topk(min(n_heads, len(heads))).indices.tolist()
+    return FunctionVector(means[top].sum(0), [heads[i] for i in top], effects, means)

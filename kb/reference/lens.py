@@ -1,4 +1,4 @@
-"""Reading the residual stream with the unembedding: logit lens and tuned lens."""
+"""Reading the residual stream with the unembedding: logit lens, tuned lens, direct logit attribution, Patchscopes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ._common import capture_outputs, resolve_module
+from ._common import capture_outputs, forward_hooks, replace_output, resolve_module
 
-__all__ = ["logit_lens", "TunedLens", "tuned_lens"]
+__all__ = ["logit_lens", "TunedLens", "tuned_lens", "LogitAttribution", "direct_logit_attribution", "patchscope"]
 
 
 def _residuals(model: nn.Module, inputs: Tensor, layers: Sequence[nn.Module | str]) -> tuple[list[Tensor], Tensor]:
@@ -104,3 +104,128 @@ def tuned_lens(
         kl = torch.stack([F.kl_div(lens_logp(tr, h), target, log_target=True, reduction="batchmean")
                           for tr, h in zip(translators, hidden)])
     return TunedLens(translators.requires_grad_(False), logits, kl)
+
+
+@dataclasses.dataclass
+class LogitAttribution:
+    """``contributions[c]`` ``(B,)``: component ``c``'s direct effect on the logit (difference); ``labels[c]`` names it.
+
+    The last two rows are ``"other"`` (what the listed components leave of the final residual
+    stream: biases, unlisted modules) and ``"constant"`` (the norm's bias and the unembedding bias),
+    so ``contributions.sum(0) == logit_diff`` exactly.
+    """
+
+    labels: list[str]
+    contributions: Tensor
+    logit_diff: Tensor
+
+
+def direct_logit_attribution(
+    model: nn.Module,
+    inputs: Tensor,
+    target: int | Tensor,
+    components: Sequence[nn.Module | str],
+    resid: nn.Module | str,
+    unembed: nn.Linear,
+    baseline: int | Tensor | None = None,
+    position: int = -1,
+    norm: nn.Module | None = None,
+) -> LogitAttribution:
+    """Split the logit of ``target`` (minus that of ``baseline``) at ``position`` into the components' direct effects.
+
+    The final residual stream (``resid``'s output) is the sum of the ``components``' outputs (a
+    ``(B, T, D)`` output is one component; a ``(B, T, H, D)`` output, such as per-head results, is
+    ``H``) and a remainder. With the final LayerNorm's scale ``sigma`` taken from this forward pass
+    and then held fixed, ``norm`` is linear: component ``c`` contributes
+    ``gamma * (o_c - mean(o_c)) / sigma . (u_target - u_baseline)`` (``u`` rows of the unembedding).
+    Without ``norm`` it is ``o_c . (u_target - u_baseline)``.
+
+    Examples
+    --------
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 5))
+    >>> dla = direct_logit_attribution(net, torch.randn(2, 3), 1, ["0"], "0", net[1], baseline=0)
+    >>> bool(torch.allclose(dla.contributions.sum(0), dla.logit_diff))
+    True
+
+    References
+    ----------
+    [@elhage2021mathematical]; [@nostalgebraist2020logit]
+    """
+    mods = [resolve_module(model, c) for c in components]
+    with torch.no_grad(), capture_outputs([*mods, resolve_module(model, resid)], detach=True) as store:
+        out = model(inputs)
+    pick = lambda a: a[:, position] if a.ndim > 2 else a  # noqa: E731  (B, [H,] D) at the position
+    outs, labels = [], []
+    for comp, s in zip(components, store[:-1]):
+        o = pick(s[-1])
+        name = comp if isinstance(comp, str) else type(comp).__name__
+        if o.ndim == 3:
+            outs += list(o.unbind(1))
+            labels += [f"{name}[{h}]" for h in range(o.shape[1])]
+        else:
+            outs.append(o)
+            labels.append(name)
+    x = pick(store[-1][-1])
+    outs.append(x - sum(outs))
+    labels.append("other")
+    n = x.shape[0]
+    tgt = torch.as_tensor(target).expand(n)
+    direction = unembed.weight[tgt]  # (B, D)
+    bias = unembed.bias[tgt] if unembed.bias is not None else torch.zeros(n)
+    if baseline is not None:
+        base = torch.as_tensor(baseline).expand(n)
+        direction = direction - unembed.weight[base]
+        bias = bias - (unembed.bias[base] if unembed.bias is not None else 0)
+    with torch.no_grad():
+        if norm is not None:
+            centred = x - x.mean(-1, keepdim=True)
+            sigma = (centred.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt()
+            linear = lambda o: (o - o.mean(-1, keepdim=True)) / sigma * norm.weight  # noqa: E731
+            bias = bias + (norm.bias * direction).sum(-1)
+        else:
+            linear = lambda o: o  # noqa: E731
+        contributions = torch.stack([(linear(o) * direction).sum(-1) for o in outs] + [bias])
+        logits = out[:, position] if out.ndim == 3 else out
+        diff = logits[torch.arange(n), tgt] - (logits[torch.arange(n), base] if baseline is not None else 0)
+    return LogitAttribution(labels + ["constant"], contributions, diff)
+
+
+def patchscope(
+    model: nn.Module,
+    source: Tensor,
+    source_layer: nn.Module | str,
+    source_position: int,
+    target: Tensor,
+    target_layer: nn.Module | str,
+    target_position: int,
+    mapping: Callable[[Tensor], Tensor] | None = None,
+    target_model: nn.Module | None = None,
+) -> Tensor:
+    """Patch a hidden state of the source prompt into a target prompt and read what the model outputs there.
+
+    ``h = source_layer(source)[:, source_position]`` ``(B, D)``; the target run (``target_model``,
+    default the same model, on ``target`` ``(B, T')`` or ``(1, T')``) has ``target_layer``'s output at
+    ``target_position`` replaced by ``mapping(h)`` (identity by default). Returns the target run's
+    output at ``target_position`` ``(B, V)``. Patching into the *last* layer with the identity map
+    is the logit lens: the result does not depend on the target prompt.
+
+    References
+    ----------
+    [@ghandeharioun2024patchscopes]; [@chen2024selfie]
+    """
+    target_model = model if target_model is None else target_model
+    with torch.no_grad(), capture_outputs([resolve_module(model, source_layer)], detach=True) as store:
+        model(source)
+    h = store[0][-1][:, source_position]
+    h = h if mapping is None else mapping(h)
+    target = target.expand(h.shape[0], -1) if target.shape[0] == 1 else target
+
+    def patch(out: Tensor) -> Tensor:
+        out = out.clone()
+        out[:, target_position] = h
+        return out
+
+    with torch.no_grad(), forward_hooks([(resolve_module(target_model, target_layer), replace_output(patch))]):
+        return target_model(target)[:, target_position]

@@ -27,6 +27,12 @@ __all__ = [
     "make_induction_batch",
     "AttentionOnlyTransformer",
     "train_induction_transformer",
+    "LayerNorm",
+    "MLPTransformer",
+    "train_induction_mlp_transformer",
+    "make_sparse_features",
+    "SuperpositionModel",
+    "train_superposition_pair",
     "LinearModel",
     "saturating_model",
     "tanh_rnn_step",
@@ -299,6 +305,141 @@ def train_induction_transformer(seed: int = 0, n_steps: int = 600, half: int = 1
         pred = model(tokens)[:, half - 1:-1].argmax(-1)
         acc = float((pred == tokens[:, half:]).float().mean())
     return Demo(model, tokens, tokens, {"loss": loss, "second_half_accuracy": acc, "half": half})
+
+
+# --- transformer with MLPs (for transcoders and attribution graphs) ---------------------------------
+
+class LayerNorm(nn.Module):
+    """LayerNorm whose denominator passes through ``scale`` (an identity module, TransformerLens's
+    ``hook_scale``), so it can be read or frozen: ``(x - mean) / scale(sigma) * weight + bias``."""
+
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model))
+        self.scale = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x - x.mean(-1, keepdim=True)
+        return x / self.scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()) * self.weight + self.bias
+
+
+class MLPBlock(nn.Module):
+    """``x + attn(x)``, then ``+ mlp(.)`` with ``mlp`` = Linear-ReLU-Linear (its input: the residual stream mid-block)."""
+
+    def __init__(self, d_model: int, n_heads: int, d_mlp: int):
+        super().__init__()
+        self.attn = Attention(d_model, n_heads)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_mlp), nn.ReLU(), nn.Linear(d_mlp, d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+class MLPTransformer(nn.Module):
+    """The demo transformer with an MLP in every block and a final LayerNorm ``ln_f`` before the unembedding."""
+
+    def __init__(self, vocab: int = 32, d_model: int = 32, n_heads: int = 2, n_layers: int = 2,
+                 d_mlp: int = 64, max_len: int = 64, seed: int = 0):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.tok = nn.Embedding(vocab, d_model)
+            self.pos = nn.Embedding(max_len, d_model)
+            self.embed = nn.Identity()
+            self.blocks = nn.ModuleList(MLPBlock(d_model, n_heads, d_mlp) for _ in range(n_layers))
+            self.ln_f = LayerNorm(d_model)
+            self.unembed = nn.Linear(d_model, vocab)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        x = self.embed(self.tok(tokens) + self.pos(torch.arange(tokens.shape[1])))
+        for block in self.blocks:
+            x = block(x)
+        return self.unembed(self.ln_f(x))
+
+
+def train_induction_mlp_transformer(base: Demo | None = None, seed: int = 0, n_steps: int = 200,
+                                    d_mlp: int = 64) -> Demo:
+    """The induction demo transformer with MLPs and a final LayerNorm added, fine-tuned on the same task.
+
+    Starts from ``base`` (a :func:`train_induction_transformer` run; trained here when ``None``):
+    its embeddings, attention and unembedding are copied, each MLP's output layer starts at zero
+    and ``ln_f``'s gain at the typical residual norm, so the new model starts close to the old one
+    and keeps its induction heads; then ``n_steps`` of Adam on all weights (a second or two).
+    """
+    base = base or train_induction_transformer(seed)
+    old, half = base.model, base.info["half"]
+    vocab, d_model = old.unembed.out_features, old.unembed.in_features
+    model = MLPTransformer(vocab, d_model, old.blocks[0].attn.n_heads, len(old.blocks), d_mlp, seed=seed + 1)
+    model.load_state_dict(old.state_dict(), strict=False)  # tok, pos, blocks.*.attn, unembed
+    with torch.no_grad():
+        for block in model.blocks:
+            nn.init.zeros_(block.mlp[2].weight), nn.init.zeros_(block.mlp[2].bias)
+        tokens = make_induction_batch(256, 2 * half + 4, vocab, seed + 77)
+        x = old.embed(old.tok(tokens) + old.pos(torch.arange(tokens.shape[1])))
+        for block in old.blocks:
+            x = block(x)
+        model.ln_f.weight.fill_(float((x - x.mean(-1, keepdim=True)).pow(2).mean().sqrt()))
+        model.ln_f.bias.copy_(x.mean((0, 1)) - x.mean())  # approximately the mean removed by the norm
+    model.train()
+    batches = lambda s: (make_induction_batch(64, 2 * half + 4, vocab, seed * 100003 + 50000 + s),) * 2  # noqa: E731
+    loss = _fit(model, batches, n_steps, 1e-3, seed, loss_fn=_next_token_loss)
+    tokens = base.inputs
+    with torch.no_grad():
+        pred = model(tokens)[:, half - 1:-1].argmax(-1)
+        acc = float((pred == tokens[:, half:]).float().mean())
+    return Demo(model, tokens, tokens, {"loss": loss, "second_half_accuracy": acc, "half": half})
+
+
+def make_sparse_features(n: int, n_features: int = 12, p: float = 0.05, seed: int = 0) -> Tensor:
+    """``(n, n_features)`` sparse non-negative features: each present with probability ``p``, uniform in [0, 1]."""
+    g = generator(seed)
+    return (torch.rand(n, n_features, generator=g) < p).float() * torch.rand(n, n_features, generator=g)
+
+
+class SuperpositionModel(nn.Module):
+    """Toy model of superposition: ``h = W (x * mask)``, ``x_hat = ReLU(W^T h + b)``; ``mask`` marks the features it reads."""
+
+    def __init__(self, n_features: int = 12, d_hidden: int = 6, mask: Tensor | None = None, seed: int = 0):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(d_hidden, n_features, generator=generator(seed)) * 0.3)
+        self.b = nn.Parameter(torch.zeros(n_features))
+        self.register_buffer("mask", torch.ones(n_features) if mask is None else mask.float())
+
+    def hidden(self, x: Tensor) -> Tensor:
+        return (x * self.mask) @ self.W.T
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.hidden(x) @ self.W + self.b)
+
+
+def train_superposition_pair(seed: int = 0, n_features: int = 12, d_hidden: int = 6, n_steps: int = 1000,
+                             only_a: tuple[int, ...] = (9,), only_b: tuple[int, ...] = (10, 11)) -> Demo:
+    """Two toy models with a planted difference, for model diffing [@elhage2022toy].
+
+    Model A reads every feature except ``only_b``; model B starts as a copy of A (fresh random
+    weights for ``only_b``) and is fine-tuned to read every feature except ``only_a``. Both
+    reconstruct their features through a ``d_hidden`` bottleneck. Returns a :class:`Demo` whose
+    ``model`` is ``nn.ModuleList([A, B])``, ``inputs`` the features of a held-out sample and
+    ``info`` the planted sets.
+    """
+    mask_a, mask_b = torch.ones(n_features), torch.ones(n_features)
+    mask_a[list(only_b)], mask_b[list(only_a)] = 0, 0
+    a = SuperpositionModel(n_features, d_hidden, mask_a, seed)
+    batches = lambda s: (make_sparse_features(256, n_features, seed=seed * 100003 + s),) * 2  # noqa: E731
+    mse = lambda out, x, m: (out - x * m).pow(2).sum(1).mean()  # noqa: E731
+    loss_a = _fit(a, batches, n_steps, 1e-2, seed, loss_fn=lambda out, x: mse(out, x, mask_a))
+    b = SuperpositionModel(n_features, d_hidden, mask_b, seed + 1)
+    with torch.no_grad():  # A's weights, except fresh random ones for the features only B reads
+        keep = mask_a.bool()
+        b.W[:, keep], b.b[keep] = a.W[:, keep], a.b[keep]
+    batches_b = lambda s: (make_sparse_features(256, n_features, seed=seed * 100003 + 50000 + s),) * 2  # noqa: E731
+    loss_b = _fit(b, batches_b, n_steps, 1e-2, seed, loss_fn=lambda out, x: mse(out, x, mask_b))
+    x = make_sparse_features(4096, n_features, seed=seed + 999)
+    return Demo(nn.ModuleList([a, b]), x, x, {"loss_a": loss_a, "loss_b": loss_b, "only_a": list(only_a),
+                                              "only_b": list(only_b)})
 
 
 # --- toy models with analytic answers --------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Probing: linear probes with control-task selectivity, mutual information (binned, KSG), nullspace projection."""
+"""Probing: linear probes with control-task selectivity, mutual information (binned, KSG), nullspace projection, CCS."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ __all__ = [
     "inlp",
     "CausalProbe",
     "causal_probing",
+    "CCSResult",
+    "ccs",
 ]
 
 
@@ -265,3 +267,67 @@ def causal_probing(
     probe_after = train_linear_probe(amnesic, concept_labels, l2)
     return CausalProbe(float(before), float(after), result.accuracies[0],
                        _accuracy(probe_after, amnesic, concept_labels), p)
+
+
+@dataclasses.dataclass
+class CCSResult:
+    """A CCS probe ``p(x) = sigmoid(theta . norm(x) + b)`` on separately normalised contrast states.
+
+    ``direction`` ``(d,)``: ``theta`` in the units of the raw hidden states (divided by the pooled
+    standard deviation); ``loss``: the final CCS loss of the best restart; ``credence`` ``(n,)``:
+    ``(p(x+) + 1 - p(x-)) / 2`` on the training pairs (the sign of truth is not identified: ``> 0.5``
+    means "the positive statement is true" or its negation, consistently).
+    """
+
+    probe: nn.Linear
+    direction: Tensor
+    loss: float
+    credence: Tensor
+    stats: tuple[Tensor, Tensor, Tensor, Tensor]
+
+    def predict(self, h_pos: Tensor, h_neg: Tensor) -> Tensor:
+        mp, sp, mn, sn = self.stats
+        with torch.no_grad():
+            p_pos = torch.sigmoid(self.probe((h_pos - mp) / sp)).squeeze(-1)
+            p_neg = torch.sigmoid(self.probe((h_neg - mn) / sn)).squeeze(-1)
+        return 0.5 * (p_pos + 1 - p_neg)
+
+
+def ccs(h_pos: Tensor, h_neg: Tensor, n_tries: int = 10, n_steps: int = 500, lr: float = 1e-2,
+        weight_decay: float = 0.01, seed: int = 0) -> CCSResult:
+    """Contrast-consistent search: an unsupervised probe whose outputs on a statement and its negation
+    are consistent (sum to 1) and confident.
+
+    ``h_pos``, ``h_neg`` ``(n, d)``: hidden states of each question answered "yes" and "no". Each set is
+    normalised on its own (mean 0, std 1 per dimension: removes the direction that only says which
+    answer was appended). Loss, averaged over pairs: ``(p(x+) - (1 - p(x-)))^2 + min(p(x+), p(x-))^2``.
+    The best of ``n_tries`` random restarts (lowest loss) is kept; no labels are used.
+
+    References
+    ----------
+    [@burns2023discovering]; [@farquhar2023challenges]
+    """
+    mp, sp = h_pos.mean(0), h_pos.std(0).clamp_min(1e-6)
+    mn, sn = h_neg.mean(0), h_neg.std(0).clamp_min(1e-6)
+    xp, xn = (h_pos - mp) / sp, (h_neg - mn) / sn
+    g = generator(seed)
+    best = None
+    for _ in range(n_tries):
+        probe = nn.Linear(xp.shape[1], 1)
+        with torch.no_grad():
+            probe.weight.copy_(torch.randn(1, xp.shape[1], generator=g) / xp.shape[1] ** 0.5)
+            probe.bias.zero_()
+        opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=weight_decay)
+        for _ in range(n_steps):
+            p_pos, p_neg = torch.sigmoid(probe(xp)).squeeze(-1), torch.sigmoid(probe(xn)).squeeze(-1)
+            loss = ((p_pos - (1 - p_neg)) ** 2 + torch.minimum(p_pos, p_neg) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if best is None or float(loss) < best[0]:
+            best = (float(loss), probe.requires_grad_(False))
+    loss, probe = best
+    direction = probe.weight[0] / (0.5 * (sp + sn))
+    result = CCSResult(probe, direction, loss, torch.empty(0), (mp, sp, mn, sn))
+    result.credence = result.predict(h_pos, h_neg)
+    return result
