@@ -175,6 +175,14 @@ def test_missing_table_raises(tmp_path):
         kbe.embed(["x"], table=tmp_path / "missing.sqlite")
 
 
+def test_sidecar_digest_matches_the_table():
+    import hashlib
+
+    sidecar = kbe.TABLE.with_name(kbe.TABLE.stem + ".sha256.txt")
+    assert sidecar.read_text().split()[0] == hashlib.sha256(kbe.TABLE.read_bytes()).hexdigest(), \
+        "regenerate with tools/make_static_embeddings.py (it writes both files)"
+
+
 def test_pack_round_trip():
     v = kbe.embed(["tuned lens"])[0]
     back = kbe.unpack(kbe.pack(v))
