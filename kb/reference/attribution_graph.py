@@ -46,6 +46,7 @@ def attribution_graph(
     embed: nn.Module | str = "embed",
     freeze: Sequence[nn.Module | str] | None = None,
     frozen_edits: Mapping[str, Callable[[Tensor], Tensor]] | None = None,
+    feature_targets: bool = True,
 ) -> AttributionGraph:
     """Attribution graph of one prompt ``tokens`` ``(T,)`` for the ``(position, token_id)`` ``logits``.
 
@@ -60,7 +61,8 @@ def attribution_graph(
     their own edges; sources plus biases sum exactly to each target. All targets are computed at
     once, one copy of the prompt per target (circuit-tracer's batching). ``frozen_edits`` maps a
     frozen module's name to a change of its frozen value (e.g. zero one head's pattern) to see which
-    paths an edge takes; with edits the model is no longer reproduced.
+    paths an edge takes; with edits the model is no longer reproduced. ``feature_targets=False``
+    computes only the edges into the logits (one copy per logit: much faster).
 
     References
     ----------
@@ -85,7 +87,7 @@ def attribution_graph(
         module = resolve_module(model, name)
         fixed[module] = edit(fixed[module].clone())
     active = [(l, p, i) for l in range(n_layers) for p, i in (feats[l] > 0).nonzero().tolist()]
-    targets = [("feature", *a) for a in active] + [("logit", p, t) for p, t in logits]
+    targets = [("feature", *a) for a in active if feature_targets] + [("logit", p, t) for p, t in logits]
     k, t_len = len(targets), tokens.shape[1]
 
     def run(scale: float) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor, dict]:
@@ -125,10 +127,11 @@ def attribution_graph(
     n = len(nodes)
     adjacency = torch.zeros(n, n)
     sources = torch.cat(cols, 1).detach()  # (k, n - n_logits): logits are never sources
-    adjacency[t_len:t_len + len(active), :n - len(logits)] = sources[:len(active)]
-    adjacency[n - len(logits):, :n - len(logits)] = sources[len(active):]
+    n_feat = len(active) if feature_targets else 0
+    adjacency[t_len:t_len + n_feat, :n - len(logits)] = sources[:n_feat]
+    adjacency[n - len(logits):, :n - len(logits)] = sources[n_feat:]
     values, const = torch.zeros(n), torch.zeros(n)
-    tgt = torch.cat([torch.arange(t_len, t_len + len(active)), torch.arange(n - len(logits), n)])
+    tgt = torch.cat([torch.arange(t_len, t_len + n_feat), torch.arange(n - len(logits), n)])
     values[tgt], const[tgt] = value.detach(), constant
     acts = torch.zeros(n)
     acts[t_len:t_len + len(active)] = torch.tensor([float(feats[l][p, i]) for l, p, i in active])

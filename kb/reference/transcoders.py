@@ -8,9 +8,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ._common import generator
+from ._common import forward_hooks, generator, resolve_module
 
-__all__ = ["Transcoder", "train_transcoder", "CrossLayerTranscoder", "train_cross_layer_transcoder",
+__all__ = ["mlp_io", "Transcoder", "train_transcoder", "CrossLayerTranscoder", "train_cross_layer_transcoder",
            "Crosscoder", "train_crosscoder", "relative_decoder_norm", "fraction_variance_explained"]
 
 
@@ -23,6 +23,17 @@ def fraction_variance_explained(target: Tensor, estimate: Tensor) -> float:
     """
     y, y_hat = target.reshape(-1, target.shape[-1]), estimate.reshape(-1, target.shape[-1])
     return float(1 - (y - y_hat).pow(2).sum() / (y - y.mean(0)).pow(2).sum())
+
+
+def mlp_io(model: nn.Module, inputs: Tensor, mlps: Sequence[nn.Module | str]) -> tuple[Tensor, Tensor]:
+    """The inputs and outputs of each module in ``mlps`` on ``inputs``, flattened to ``(L, n, d)`` rows (tokens)."""
+    seen: dict[int, tuple[Tensor, Tensor]] = {}
+    hooks = [(resolve_module(model, m), lambda _m, i, o, k=k: seen.__setitem__(k, (i[0].detach(), o.detach())))
+             for k, m in enumerate(mlps)]
+    with torch.no_grad(), forward_hooks(hooks):
+        model(inputs)
+    return (torch.stack([seen[k][0].reshape(-1, seen[k][0].shape[-1]) for k in range(len(mlps))]),
+            torch.stack([seen[k][1].reshape(-1, seen[k][1].shape[-1]) for k in range(len(mlps))]))
 
 
 def _unit_columns(w: Tensor, dim: int) -> Tensor:
