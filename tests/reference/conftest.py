@@ -54,6 +54,13 @@ def induction(demo_cache) -> models.Demo:
 
 
 @pytest.fixture(scope="session")
+def induction_mlp(demo_cache, induction) -> models.Demo:
+    """The induction transformer with MLPs and a final LayerNorm added and fine-tuned (for transcoders)."""
+    return _cached(demo_cache, "induction-mlp-transformer",
+                   lambda: models.train_induction_mlp_transformer(induction))
+
+
+@pytest.fixture(scope="session")
 def runs(induction):
     """The induction model with clean repeated sequences, a corrupted copy (first half scrambled),
     and the metric: mean log-probability of the correct token over the predictable second half."""
