@@ -18,7 +18,7 @@ FACETS = ("goal", "architecture", "modality", "access", "scope", "budget")
 
 # Score weights. Goal fit dominates (what the user wants to do), then what the text names, then
 # how well the method suits the model and data. Kept here, in one place, with the reasons text.
-W_GOAL, W_TEXT, W_MENTION, W_ARCH, W_MODALITY, W_SCOPE, W_BUDGET = 3.0, 1.5, 2.5, 1.0, 1.0, 0.4, 0.5
+W_GOAL, W_TEXT, W_MENTION, W_ARCH, W_MODALITY, W_SCOPE, W_BUDGET = 1.5, 2.0, 2.5, 1.0, 1.0, 0.4, 0.5
 SCOPE_FIT = 0.5   # how much the question's scope (one prediction vs the whole model) steers the goal
 GOAL_PRIOR = 0.15  # how much a commonly served goal is preferred when the wording is ambiguous
 HARD_PENALTY = 10.0  # below every method that respects a hard constraint

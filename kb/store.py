@@ -20,7 +20,8 @@ def _store_version() -> str:
     here = Path(__file__).resolve().parent
     h = hashlib.blake2b(digest_size=8)
     # every module of the package and its data, not a hand-kept list that misses a new build module
-    for path in sorted([*here.glob("*.py"), *here.glob("data/*")]):
+    # (the embedding table is represented by its small sha256 sidecar: hashing 8 MB on every import is slow)
+    for path in sorted([*here.glob("*.py"), *(p for p in here.glob("data/*") if p.suffix != ".sqlite")]):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return "2-" + h.hexdigest()
