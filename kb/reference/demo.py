@@ -1648,3 +1648,7 @@ def _run_cam_variants(out_dir, cache):
     return _result(fig, out_dir, "cam-variants", reading,
                    {**{f"share_{_slug(k)}": v for k, v in share.items()},
                     **{f"deletion_auc_{_slug(k)}": v for k, v in deletion.items()}})
+
+
+# --- by design, global effects, data attribution, loss landscapes: runners in their own module --------------
+from . import demo_global  # noqa: E402,F401  (imported last: it registers its runners with _runner above)
