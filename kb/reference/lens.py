@@ -202,14 +202,17 @@ def patchscope(
     target_position: int,
     mapping: Callable[[Tensor], Tensor] | None = None,
     target_model: nn.Module | None = None,
+    read_position: int | None = None,
 ) -> Tensor:
     """Patch a hidden state of the source prompt into a target prompt and read what the model outputs there.
 
     ``h = source_layer(source)[:, source_position]`` ``(B, D)``; the target run (``target_model``,
     default the same model, on ``target`` ``(B, T')`` or ``(1, T')``) has ``target_layer``'s output at
     ``target_position`` replaced by ``mapping(h)`` (identity by default). Returns the target run's
-    output at ``target_position`` ``(B, V)``. Patching into the *last* layer with the identity map
-    is the logit lens: the result does not depend on the target prompt.
+    output at ``read_position`` (default ``target_position``), ``(B, V)``: a later position reads what
+    the model does with the patched state downstream, as a generation would. Patching into the
+    *last* layer with the identity map and reading there is the logit lens: the result does not
+    depend on the target prompt.
 
     References
     ----------
@@ -228,4 +231,4 @@ def patchscope(
         return out
 
     with torch.no_grad(), forward_hooks([(resolve_module(target_model, target_layer), replace_output(patch))]):
-        return target_model(target)[:, target_position]
+        return target_model(target)[:, target_position if read_position is None else read_position]

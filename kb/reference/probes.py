@@ -324,8 +324,8 @@ def ccs(h_pos: Tensor, h_neg: Tensor, n_tries: int = 10, n_steps: int = 500, lr:
             opt.zero_grad()
             loss.backward()
             opt.step()
-        if best is None or float(loss) < best[0]:
-            best = (float(loss), probe.requires_grad_(False))
+        if best is None or loss.item() < best[0]:
+            best = (loss.item(), probe.requires_grad_(False))
     loss, probe = best
     direction = probe.weight[0] / (0.5 * (sp + sn))
     result = CCSResult(probe, direction, loss, torch.empty(0), (mp, sp, mn, sn))
