@@ -45,6 +45,16 @@ from .data_attribution import (Datamodels, Representers, correct_class_margin, d
                                linear_datamodeling_score, representer_points, trak)
 from .landscape import (LLC, Landscape, ModeConnectivity, filter_normalized_direction, local_learning_coefficient,
                         loss_landscape, mode_connectivity)
+from .transcoders import (CrossLayerTranscoder, Crosscoder, Transcoder, fraction_variance_explained, mlp_io,
+                          relative_decoder_norm, train_cross_layer_transcoder, train_crosscoder, train_transcoder)
+from .attribution_graph import AttributionGraph, attribution_graph, graph_influence, graph_scores, prune_graph
+from .sae_eval import SAEEvaluation, dictionary_metrics, evaluate_sae, feature_absorption, spliced_loss
+from .autointerp import (AutoInterpResult, automated_interpretability, detection_score, explain_by_top_tokens,
+                         simulation_score)
+from .lens import LogitAttribution, direct_logit_attribution, patchscope
+from .editing import FunctionVector, function_vector
+from .probes import CCSResult, ccs
+from .circuits import ScrubResult, causal_scrubbing
 
 __all__ = [
     # attribution
@@ -88,6 +98,13 @@ __all__ = [
     "datamodels", "linear_datamodeling_score", "Representers", "representer_points",
     "filter_normalized_direction", "Landscape", "loss_landscape", "ModeConnectivity", "mode_connectivity",
     "LLC", "local_learning_coefficient",
+    # transcoders, attribution graphs, SAE evaluation, LLM mechanistic methods
+    "Transcoder", "train_transcoder", "CrossLayerTranscoder", "train_cross_layer_transcoder", "Crosscoder",
+    "train_crosscoder", "relative_decoder_norm", "fraction_variance_explained", "mlp_io", "AttributionGraph",
+    "attribution_graph", "graph_influence", "graph_scores", "prune_graph", "SAEEvaluation", "evaluate_sae",
+    "dictionary_metrics", "spliced_loss", "feature_absorption", "AutoInterpResult", "automated_interpretability",
+    "explain_by_top_tokens", "simulation_score", "detection_score", "LogitAttribution", "direct_logit_attribution",
+    "patchscope", "FunctionVector", "function_vector", "CCSResult", "ccs", "ScrubResult", "causal_scrubbing",
     "METHOD_REFERENCES",
 ]
 
@@ -165,4 +182,14 @@ METHOD_REFERENCES: dict[str, str] = {
     "loss-landscape-visualization": "kb.reference.landscape:loss_landscape",
     "mode-connectivity": "kb.reference.landscape:mode_connectivity",
     "local-learning-coefficient": "kb.reference.landscape:local_learning_coefficient",
+    "transcoders": "kb.reference.transcoders:train_transcoder",
+    "crosscoders": "kb.reference.transcoders:train_crosscoder",
+    "attribution-graphs": "kb.reference.attribution_graph:attribution_graph",
+    "sae-evaluation": "kb.reference.sae_eval:evaluate_sae",
+    "automated-interpretability": "kb.reference.autointerp:automated_interpretability",
+    "direct-logit-attribution": "kb.reference.lens:direct_logit_attribution",
+    "patchscopes": "kb.reference.lens:patchscope",
+    "function-vectors": "kb.reference.editing:function_vector",
+    "contrast-consistent-search": "kb.reference.probes:ccs",
+    "causal-scrubbing": "kb.reference.circuits:causal_scrubbing",
 }
