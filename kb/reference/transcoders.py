@@ -46,6 +46,18 @@ class Transcoder(nn.Module):
     ``W_enc`` is ``(d_hidden, d_in)``, ``W_dec`` ``(d_out, d_hidden)`` (its columns are the
     features' output directions). ``skip=True`` adds the affine skip term of skip transcoders.
 
+    Examples
+    --------
+    An MLP ``W_out ReLU(W_in x)`` is a transcoder whose latents are its neurons (dense, not sparse):
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> w_in, w_out, x = torch.randn(6, 4, generator=g), torch.randn(4, 6, generator=g), torch.randn(8, 4, generator=g)
+    >>> tc = Transcoder(4, 6)
+    >>> with torch.no_grad():
+    ...     _ = tc.W_enc.copy_(w_in), tc.W_dec.copy_(w_out)
+    >>> bool(torch.allclose(tc(x)[0], torch.relu(x @ w_in.T) @ w_out.T))
+    True
+
     References
     ----------
     [@dunefsky2024transcoders]; [@paulo2025transcoders]
@@ -102,17 +114,6 @@ def train_transcoder(
     with ``V`` the total variance of ``outputs`` (so ``l1_coeff`` does not depend on their scale):
     the transcoder replaces the MLP's computation, not its output, which is what makes circuits
     through it readable from weights. ``b_dec`` starts at the mean output.
-
-    Examples
-    --------
-    A transcoder of a ReLU "MLP" with as many latents as neurons can reproduce it exactly:
-
-    >>> x = torch.randn(2048, 4, generator=torch.Generator().manual_seed(0))
-    >>> w = torch.randn(4, 4, generator=torch.Generator().manual_seed(1))
-    >>> y = torch.relu(x @ w.T)
-    >>> tc = train_transcoder(x, y, d_hidden=16, l1_coeff=1e-3, n_steps=1500)
-    >>> fraction_variance_explained(y, tc(x)[0]) > 0.98
-    True
 
     References
     ----------
