@@ -19,8 +19,9 @@ from .attention import (attention_patterns, attention_rollout, prefix_matching_c
 from .attribution import (deeplift, gradient_x_input, guided_backprop, integrated_gradients, occlusion,
                           saliency, smoothgrad)
 from .cam import eigen_cam, grad_cam, grad_cam_plus_plus, layer_cam, score_cam
-from .evaluation import (DeletionInsertion, RandomizationResult, RemoveAndRetrain, deletion_insertion_curves,
-                         infidelity, max_sensitivity, model_randomization_test, rank_correlation, remove_and_retrain)
+from .evaluation import (AttributionChecks, DeletionInsertion, RandomizationResult, RemoveAndRetrain,
+                         check_attributions, deletion_insertion_curves, infidelity, max_sensitivity,
+                         model_randomization_test, rank_correlation, remove_and_retrain)
 from .perturbation import meaningful_perturbation
 from .circuits import CircuitResult, circuit_analysis
 from .dynamics import (Basins, FixedPoints, Trajectory, attractor_basins, find_fixed_points, jacobians,
@@ -90,7 +91,7 @@ __all__ = [
     # evaluation: checks to run on your own model
     "model_randomization_test", "RandomizationResult", "deletion_insertion_curves", "DeletionInsertion",
     "remove_and_retrain", "RemoveAndRetrain", "infidelity", "max_sensitivity", "rank_correlation",
-    "meaningful_perturbation",
+    "meaningful_perturbation", "check_attributions", "AttributionChecks",
     # interpretable by design, global effects, data attribution, loss landscapes
     "ConceptBottleneckModel", "train_cbm", "intervene", "ProtoPNet", "PushResult", "push_prototypes",
     "train_protopnet", "NeuralAdditiveModel", "train_nam", "ALE", "accumulated_local_effects", "h_statistic",

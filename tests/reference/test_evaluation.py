@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from kb.reference import (deletion_insertion_curves, grad_cam, gradient_x_input, infidelity, max_sensitivity,
-                          meaningful_perturbation, model_randomization_test, models, rank_correlation,
+from kb.reference import (check_attributions, deletion_insertion_curves, grad_cam, gradient_x_input, infidelity,
+                          max_sensitivity, meaningful_perturbation, model_randomization_test, rank_correlation,
                           remove_and_retrain, saliency, smoothgrad, spearman)
 
 captum_metrics = pytest.importorskip("captum.metrics")
@@ -215,3 +215,20 @@ def test_meaningful_perturbation_on_the_shapes_cnn(shapes):
     # so the area penalty leaves the mask empty
     assert (s[:2].mean((1, 2)) < 0.02).all()
     assert meaningful_perturbation(model, x[0], t[0], n_steps=2).shape == (1, 16, 16)  # one image, no batch dim
+
+
+# --- the three checks in one call ---------------------------------------------------------------------------------
+
+def test_check_attributions_runs_all_three_with_references(shapes):
+    model, x, t = shapes.model, shapes.inputs[:24], shapes.labels[:24]
+    good = check_attributions(model, x, t, saliency)
+    assert good.passed and good.unexplained < good.unexplained_random
+    # the image itself is a decent map of bright shapes (deletion and infidelity pass) but ignores the
+    # weights: only the randomisation test catches it
+    image = check_attributions(model, x, t, lambda m, xs, tt: xs)
+    assert image.deletion.passed and not image.randomization.passed and not image.passed
+    # unseeded noise: not reproducible, so it fails the randomisation test instead of "passing" it
+    noise = check_attributions(model, x, t, lambda m, xs, tt: torch.rand_like(xs))
+    assert not noise.randomization.passed and "not reproducible" in noise.randomization.verdict
+    assert not noise.deletion.passed and not noise.infidelity_passed
+    assert str(good).count(" pass:") == 3 and "FAIL" not in str(good)
