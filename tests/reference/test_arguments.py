@@ -72,3 +72,26 @@ def test_unknown_layer_names_the_alternatives():
     other = _cnn(1)
     with pytest.raises(ValueError, match="not a submodule"):
         grad_cam(model, torch.rand(1, 1, 16, 16), 0, other[3])  # a layer of another model (e.g. the original of a copy)
+
+
+def test_a_new_users_own_single_channel_cnn():
+    """Issue 13's scenario: a user's own 1x64x64 CNN with named blocks, the checks, an integer occlusion window."""
+    from kb.reference import check_attributions, occlusion
+
+    class UserCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.features = nn.Sequential(nn.Conv2d(1, 4, 5, stride=2, padding=2), nn.ReLU(),
+                                          nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU())
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+
+        def forward(self, x):
+            return self.head(self.features(x))
+
+    model, x = UserCNN().eval(), torch.rand(4, 1, 64, 64)
+    assert occlusion(model, x, 1, window=8, stride=8).shape == (4, 1, 64, 64)
+    assert occlusion(model, x[0], 1, window=8, stride=8).shape == (1, 64, 64)
+    checks = check_attributions(model, x, 1, lambda m, xs, t: grad_cam(m, xs, t, "features.3"))
+    assert checks.randomization.steps == ["head.2", "features.2", "features.0"]
+    assert len(str(checks).splitlines()) == 3
