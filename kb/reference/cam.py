@@ -105,6 +105,15 @@ def layer_cam(
     and positive in each channel it equals Grad-CAM; it keeps fine detail at shallow layers,
     where Grad-CAM's spatial average does not. Arguments and output as :func:`grad_cam`.
 
+    Examples
+    --------
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Conv2d(1, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+    >>> _ = model[3].weight.data.abs_()  # a pooled head with positive weights: constant positive gradients
+    >>> x = torch.randn(2, 1, 4, 4)
+    >>> bool(torch.allclose(layer_cam(model, x, 0, "0"), grad_cam(model, x, 0, "0")))
+    True
+
     References
     ----------
     [@jiang2021layercam]

@@ -182,6 +182,13 @@ def model_randomization_test(
     scales), an input-copying method stays near ``original``. A method whose rerun on an untouched
     copy correlates below 0.9 with its first map (unseeded noise) fails: it cannot be tested this way.
 
+    Examples
+    --------
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> result = model_randomization_test(model, torch.randn(8, 4), 0, lambda m, x, t: x)  # ignores the model
+    >>> result.steps, result.passed, round(result.progress, 2)
+    (['2', '0'], False, 0.0)
+
     References
     ----------
     [@adebayo2018sanity]
