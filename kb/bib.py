@@ -27,6 +27,8 @@ def clean_tex(text: str) -> str:
 
     >>> clean_tex(r"Merri{\\"e}nboer and Koutn{\\'\\i}k")
     'Merriënboer and Koutník'
+    >>> clean_tex(r"Harvard Journal of Law \\& Technology"), clean_tex(r"Stra{\\ss}e 50\\% off")
+    ('Harvard Journal of Law & Technology', 'Straße 50% off')
     """
     import unicodedata
 
@@ -40,7 +42,12 @@ def clean_tex(text: str) -> str:
 
     text = re.sub(r"(\\[\"'`^~cv=.uH])\s*\{?\s*(\\i|[A-Za-z])\s*\}?", accent, text)
     for tex, plain in _SPECIAL.items():
-        text = re.sub(re.escape(tex) + r"(?![A-Za-z])\s*(\{\})?", plain, text) if tex.startswith("\\") else text.replace(tex, plain)
+        if not tex.startswith("\\"):
+            text = text.replace(tex, plain)
+        elif tex[1:].isalpha():  # a control word (\ss) ends at the spaces after it, as in TeX
+            text = re.sub(re.escape(tex) + r"(?![A-Za-z])\s*(\{\})?", plain, text)
+        else:  # a control symbol (\&, \%) takes no space with it: "Law \& Technology" keeps both
+            text = re.sub(re.escape(tex) + r"(\{\})?", plain, text)
     text = text.replace("{", "").replace("}", "")
     return re.sub(r"\s+", " ", text).strip()
 

@@ -458,15 +458,37 @@ def bib(kb, refs, out):
 def notebook(kb, tutorial, out):
     """Write TUTORIAL (tutorial:id or its id) as a Jupyter notebook; prints the notebook's path.
 
-    \b
     The notebook has the tutorial's introduction, its steps as markdown and code cells, and a final
-    cell asserting what the tutorial must show. Needs nbformat: pip install 'interp-kb[reference]'.
-    Example:
-      kb notebook grad-cam-heatmaps --out notebooks && jupyter lab notebooks/grad-cam-heatmaps.ipynb
+    cell asserting what the tutorial must show. Writing it needs nothing more; its code needs the
+    reference extra (torch, matplotlib), and running it a Jupyter kernel (the notebook extra).
+
+    \b
+    Examples:
+      pip install 'interp-kb[reference,notebook]'
+      kb notebook grad-cam-heatmaps --out notebooks
+      jupyter execute notebooks/grad-cam-heatmaps.ipynb   # runs every cell, headless
+
+    To read and edit it, open the .ipynb in VS Code (its Jupyter extension), or install
+    JupyterLab (pip install jupyterlab) and run jupyter lab notebooks/grad-cam-heatmaps.ipynb.
     """
     path = kb.notebook(tutorial, out)
     _notices(kb)
     click.echo(str(path))
+    # the path alone on stdout (scripts read it); how to open it on stderr
+    click.echo(_notebook_hint(path), err=True)
+
+
+def _notebook_hint(path) -> str:
+    """How to run or open a written notebook, saying what to install only when it is missing."""
+    import importlib.util
+    import shlex
+
+    quoted = shlex.quote(str(path))
+    missing = [name for module, name in (("torch", "torch"), ("nbclient", "nbclient"), ("ipykernel", "ipykernel"))
+               if importlib.util.find_spec(module) is None]
+    install = "  (first: pip install 'interp-kb[reference,notebook]')" if missing else ""
+    return (f"run it: jupyter execute {quoted}{install}\n"
+            f"open it: VS Code (Jupyter extension), or pip install jupyterlab && jupyter lab {quoted}")
 
 
 def _reference_demo():

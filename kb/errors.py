@@ -40,6 +40,7 @@ CODES: dict[str, str] = {
     "uncited-paper": "No record cites this BibTeX entry.",
     "unsafe-url": "A link, image or url may use http(s), mailto or a relative address; javascript:, data: and other schemes could run script in readers' browsers.",
     "unsafe-html": "Raw active HTML (script, svg, iframe, event handlers such as onload=) is refused in record text and BibTeX fields; put markup inside `code` or describe it in words.",
+    "bad-math": "A $…$ or $$…$$ formula is not TeX that the renderer can turn into MathML (an unclosed brace, an unknown command); fix it, escape a literal dollar as \\$, or put the text inside `code`.",
     "skipped-file": "An editor's lock or backup file (.#name.yaml, name.yaml~), or a link to nothing, was skipped; finish editing or delete it.",
     "broken-link": "A link in the rendered output points to a file or #anchor that does not exist.",
 }

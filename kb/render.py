@@ -23,6 +23,7 @@ from .vocab import AUDIENCES
 from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps, links_of,
                        prerequisite_reading_list, reading_list, record_papers, selection_table, sort_key,
                        tool_matrix)
+from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, MathError, split_math, to_mathml
 from .notebook import notebook_json
 from .refs import CITATION_RE, KINDS, LINK_RE, citation_keys, is_citekey, is_slug
 from .safety import code_span, is_safe_url, neutralise_links, split_code
@@ -168,6 +169,10 @@ class Renderer:
             keys = citation_keys(m)
             return keep("(" + "; ".join(str(self.cite(page, k)) for k in keys) + ")")
 
+        text = text.replace("\x00", "")  # the placeholder's marker: never from record text
+        # math first: its TeX is never Markdown, so "_" or "*" in it cannot become emphasis (kb.mathml)
+        text = "".join(re.sub(r"\\\$", lambda _: keep("&#36;"), piece) if kind == "text"  # \$: a dollar
+                       else keep(_math(piece, kind == "display")) for kind, piece in split_math(text))
         text = LINK_RE.sub(wiki, text)
         text = CITATION_RE.sub(citation, text)
         text = _AUTOLINK.sub(lambda m: keep(f"<{m.group(1)}>"), text)
@@ -178,7 +183,11 @@ class Renderer:
         text = neutralise_links(text)
         text = (text.replace("&", "&amp;").replace("<", "&lt;").replace("{", "&#123;").replace("}", "&#125;")
                 .replace("`", "&#96;"))
-        return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
+        for _ in range(3):  # a kept link may hold a kept formula (a label with math in it)
+            if "\x00" not in text:
+                break
+            text = re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
+        return text.replace("\x00", "")
 
     def code(self, text, lang: str = "python"):
         return _markup()(_fence(str(text or ""), lang))
@@ -314,6 +323,16 @@ def _href(url) -> str:
     if not is_safe_url(str(url)):
         return _markup()("#")
     return _markup()(quote(str(url), safe=":/?#@!$&'*+,;=%~._-[]"))
+
+
+def _math(tex: str, display: bool) -> str:
+    """A ``$…$`` span as MathML (kb.mathml: allow-listed, text as character references); TeX that
+    does not convert stays visible as code (``kb validate`` reports it)."""
+    try:
+        # in a span: Python-Markdown reads a line that starts with <math> as a raw HTML block
+        return f'<span class="math">{to_mathml(tex, display)}</span>'
+    except MathError:
+        return code_span(tex)
 
 
 def _code_span(text):
@@ -515,10 +534,12 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
 
 
 # The HTML a page body may hold: what Python-Markdown writes for the templates' Markdown, plus the
-# inline SVG of the neighbourhood diagram. Everything else (script, event handlers, javascript: and
-# data: URLs, style) is dropped, whatever got past validation and escaping.
+# inline SVG of the neighbourhood diagram and the MathML of formulas (kb.mathml's allow-list: no
+# href, style or colour). Everything else (script, event handlers, javascript: and data: URLs, style)
+# is dropped, whatever got past validation and escaping.
 _SVG_TAGS = {"svg", "g", "rect", "line", "text", "title"}
 _ATTRIBUTES = {
+    **{tag: set(MATHML_ATTRIBUTES) | {"xmlns"} for tag in MATHML_TAGS},
     "*": {"id", "class", "title", "lang"},
     "a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "ol": {"start"},
     "th": {"style", "align"}, "td": {"style", "align"}, "code": {"class"},
@@ -535,7 +556,7 @@ def sanitise_html(body: str) -> str:
     """
     import nh3
 
-    return nh3.clean(body, tags=set(nh3.ALLOWED_TAGS) | _SVG_TAGS, attributes=_ATTRIBUTES, link_rel=None,
+    return nh3.clean(body, tags=set(nh3.ALLOWED_TAGS) | _SVG_TAGS | MATHML_TAGS, attributes=_ATTRIBUTES, link_rel=None,
                      url_schemes={"http", "https", "mailto"}, strip_comments=True,
                      filter_style_properties={"text-align"})
 

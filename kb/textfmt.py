@@ -1,9 +1,15 @@
 """Plain-text and Markdown views of records and answers, for the terminal."""
 from __future__ import annotations
 
-__all__ = ["record_text"]
+import re
+import textwrap
+
+__all__ = ["record_text", "tutorial_steps_text"]
 
 _SKIP = {"kind", "id", "name", "links_out", "links_in", "file", "body", "summary"}
+_TUTORIAL_APART = {"steps", "expect"}  # a tutorial's steps and checks are shown as sections of their own
+# A step's own leading number or heading marks ("**2. Denoising.**", "## 1. Baselines"): replaced by ours.
+_STEP_HEAD = re.compile(r"^(?:#{1,6}\s+)?(\*\*)?\s*(?:Step\s+)?\d+[.)]\s+")
 
 
 def _value(v) -> str:
@@ -22,8 +28,9 @@ def record_text(d: dict, markdown: bool = False) -> str:
     lines = [f"{h}{d.get('name')}  ({d['kind']}:{d['id']})", ""]
     if d.get("summary"):
         lines += [d["summary"], ""]
+    tutorial = d.get("kind") == "tutorial"
     for key, value in d.items():
-        if key in _SKIP or value in (None, "", [], {}):
+        if key in _SKIP or value in (None, "", [], {}) or (tutorial and key in _TUTORIAL_APART):
             continue
         text = _value(value)
         if "\n" in str(value) and not isinstance(value, list):
@@ -32,10 +39,90 @@ def record_text(d: dict, markdown: bool = False) -> str:
             lines.append(f"{key}: {text}")
     if d.get("body"):
         lines += ["", d["body"].rstrip()]
+    if tutorial and (d.get("steps") or d.get("expect")):
+        lines += ["", tutorial_steps_text(d, markdown)]
     for label, key in (("links out", "links_out"), ("links in", "links_in")):
         if d.get(key):
             lines += ["", f"{label}:"] + [f"  {l['relation']:<15} {l['ref']}" for l in d[key]]
     return "\n".join(lines)
+
+
+_HEADING = re.compile(r"^\s*(?:#{1,6}\s|\*\*|\d+[.)]\s)")
+
+
+def _groups(steps: list[dict]) -> list[list[tuple[str, str]]]:
+    """Cells grouped into steps: a step opens with a text cell that starts as a heading ("**2. ...**",
+    "## ...") and holds the code and commentary after it; ``[(kind, text), ...]`` per step."""
+    groups: list[list[tuple[str, str]]] = []
+    for cell in steps or []:
+        for kind in ("text", "code"):
+            value = cell.get(kind)
+            if not value or not str(value).strip():
+                continue
+            value = str(value).strip() if kind == "text" else str(value).rstrip()
+            if not groups or (kind == "text" and _HEADING.match(value) and any(k == "code" for k, _ in groups[-1])):
+                groups.append([])
+            groups[-1].append((kind, value))
+    return groups
+
+
+def _plain(text: str, first: bool) -> str:
+    """A step's Markdown read as terminal text: its own number and heading marks dropped, bold unwrapped."""
+    if first:
+        text = _STEP_HEAD.sub(lambda m: m.group(1) or "", text.strip(), count=1)
+    return re.sub(r"^#{1,6}\s+", "", text.replace("**", ""), flags=re.M)
+
+
+def tutorial_steps_text(d: dict, markdown: bool = False, width: int = 100) -> str:
+    """A tutorial's steps as numbered text with their code, then what the run must show.
+
+    >>> print(tutorial_steps_text({"id": "t", "steps": [{"text": "**1. Train.** A small model."},
+    ...     {"code": "model = train()\\nprint(model)"}, {"text": "It fits."}],
+    ...     "expect": [{"check": "ok", "says": "It trains."}]}))
+    Steps (as a notebook: kb notebook t)
+    <BLANKLINE>
+     1. Train. A small model.
+    <BLANKLINE>
+            model = train()
+            print(model)
+    <BLANKLINE>
+        It fits.
+    <BLANKLINE>
+    What a run must show
+      - It trains.  (check: ok)
+    """
+    lines = [("## " if markdown else "") + f"Steps (as a notebook: kb notebook {d.get('id', '')})", ""]
+    for n, cells in enumerate(_groups(d.get("steps") or []), 1):
+        head = f"{n}. " if markdown else f"{n:>2}. "
+        pad = " " * len(head)
+        if cells[0][0] == "code":
+            lines += [head + "(code)", ""]
+        for i, (kind, value) in enumerate(cells):
+            if kind == "code":
+                if markdown:
+                    lines += [pad + "```python", *((pad + x) if x.strip() else "" for x in value.splitlines()),
+                              pad + "```", ""]
+                else:
+                    lines += [("    " + pad + x) if x.strip() else "" for x in value.splitlines()]
+                    lines.append("")
+                continue
+            for j, para in enumerate(p for p in re.split(r"\n\s*\n", _plain(value, i == 0)) if p.strip()):
+                para = " ".join(para.split())
+                lead = head if i == 0 and j == 0 else pad
+                if markdown:
+                    lines.append(lead + para)
+                else:
+                    lines += textwrap.wrap(para, width, initial_indent=lead, subsequent_indent=pad,
+                                           break_on_hyphens=False)
+                lines.append("")
+    if d.get("expect"):
+        lines.append(("## " if markdown else "") + "What a run must show")
+        if markdown:
+            lines.append("")
+        for exp in d["expect"]:
+            says, check = " ".join(str(exp.get("says", "")).split()), " ".join(str(exp.get("check", "")).split())
+            lines.append(f"- {says} (check: `{check}`)" if markdown else f"  - {says}  (check: {check})")
+    return "\n".join(lines).rstrip()
 
 
 def answer_text(ans: dict, markdown: bool = False) -> str:

@@ -240,3 +240,22 @@ def hostile_markup(content: Content) -> Iterator[Problem]:
                 yield Problem("unsafe-html", paper.file, paper.line, paper.ref,
                               f"{name}: active HTML ({what}); BibTeX fields hold plain text")
                 break
+
+
+@check
+def formulas(content: Content) -> Iterator[Problem]:
+    """Every ``$…$``/``$$…$$`` formula in record text converts to MathML (kb.mathml), command by command."""
+    from .mathml import math_problems
+
+    for rec in content.records:
+        for loc, text in _strings(rec.model.model_dump(mode="json")):
+            if not loc or "$" not in text:
+                continue
+            found = math_problems(text)
+            if not found:
+                continue
+            first = rec.body_line if loc == ("body",) and rec.body_line else (
+                (rec.line(*loc) or 1) + (1 if "\n" in text.strip() else 0))
+            field = ".".join(str(p) for p in loc)
+            for offset, message in found:
+                yield Problem("bad-math", rec.file, first + offset, rec.ref, f"{field}: {message}")

@@ -60,6 +60,8 @@ EXPECTED = {
                              "reproduction.test: no test file 'tests/test_nothing.py'"),
     "paper-note-without-entry": ("error", "paper-note-without-entry", "content/paper/nobody2020ghost.yaml", 1,
                                  "no BibTeX entry 'nobody2020ghost' in bib/*.bib for this note"),
+    "bad-math": ("error", "bad-math", "content/concept/gradient.yaml", 10,
+                 r"body: unknown TeX command \grad in $\grad f(x)$; the page would show it as text"),
     "orphan": ("warning", "orphan", "content/concept/entropy.yaml", 1, "nothing links to concept:entropy"),
     "uncited-paper": ("warning", "uncited-paper", "bib/extra.bib", 1, "no record cites 'shannon1948mathematical'"),
     "reference-missing": ("warning", "reference-missing", "content/method/saliency-maps.yaml", 18,

@@ -39,7 +39,7 @@ steps:
       import torch
       from kb.reference import integrated_gradients
       x = torch.zeros(1, 3)
-  - text: The attributions add up to the change in the output.
+  - text: The attributions add up to the change in the output, $\\sum_i a_i = f(x) - f(x')$, and $$\\mathrm{IG}_i(x) = (x_i - x'_i) \\int_0^1 \\frac{\\partial f}{\\partial x_i} d\\alpha$$ costs \\$5.
 expect:
   - check: "True"
     says: completeness holds
@@ -66,6 +66,8 @@ def make_tree(dest: Path) -> Path:
     (dest / "content" / "tutorial").mkdir(exist_ok=True)
     (dest / "content" / "tutorial" / "ig-walkthrough.yaml").write_text(TUTORIAL)
     (dest / "content" / "architecture" / "resnet.yaml").write_text(RESNET)
+    bib = dest / "bib" / "papers.bib"  # a venue with "\&", whose space TeX keeps
+    bib.write_text(bib.read_text().replace("{ICLR Workshop}", "{Harvard Journal of Law \\& Technology}"))
     tool = dest / "content" / "tool" / "captum.yaml"
     tool.write_text(tool.read_text().replace("gotchas: [Attributions depend on the baselines you pass.]",
                                              f"gotchas: ['Attributions depend on baselines {XSS}']")
@@ -217,6 +219,42 @@ def test_no_tutorials_renders_an_empty_section(tmp_path):
 
 
 # -- safety and determinism ---------------------------------------------------------------------------
+def test_record_header_and_venues_read_as_written(rendered):
+    """Issue 14: no stray backslash in the header's ref (`case\\_study:...`), no lost space after "\\&"."""
+    for fmt in ("markdown", "html"):
+        base = pages(rendered[fmt], fmt)
+        ext = ".md" if fmt == "markdown" else ".html"
+        case = (base / "case_study" / f"ig-demo{ext}").read_text()
+        assert "case_study:ig-demo" in case and "case\\_study" not in case
+        assert "Law &amp; Technology" in (base / f"bibliography{ext}").read_text()
+    assert "<code>case_study:ig-demo</code>" in (rendered["html"] / "case_study" / "ig-demo.html").read_text()
+
+
+def _prose_outside_code(page: str, fmt: str) -> str:
+    """A page's reading text: tags, code blocks and code spans removed (HTML) or fences and spans (Markdown)."""
+    import html as html_lib
+
+    if fmt == "html":
+        page = re.sub(r"(?s)<(script|style|pre|code|title)\b.*?</\1>", " ", page)
+        return html_lib.unescape(re.sub(r"<[^>]+>", " ", page))
+    page = re.sub(r"(?ms)^(`{3,}|~{3,}).*?^\1[ \t]*$", " ", page)
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"(`+).+?\1", " ", page)))
+
+
+RAW_MATH = re.compile(r"\$\$?[^$\s][^$]*?\$")
+
+
+def test_formulas_are_mathml_in_both_outputs(rendered):
+    for fmt in ("markdown", "html"):
+        ext = ".md" if fmt == "markdown" else ".html"
+        page = (pages(rendered[fmt], fmt) / "tutorial" / f"ig-walkthrough{ext}").read_text()
+        assert page.count("<math ") == 2 and 'display="block"' in page, page
+        assert "<msub><mi>a</mi><mi>i</mi></msub>" in page.replace("<mrow>", "").replace("</mrow>", "")
+        text = _prose_outside_code(page, fmt)
+        assert not RAW_MATH.search(text), RAW_MATH.search(text)
+        assert "costs $5" in text  # an escaped dollar is a dollar
+
+
 def test_record_text_is_escaped_in_html(rendered):
     html = (rendered["html"] / "tool" / "captum.html").read_text()
     assert "<script>alert" not in html and "<img src=x" not in html

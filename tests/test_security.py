@@ -24,8 +24,17 @@ MINIMAL = HERE / "fixtures" / "minimal"
 # -- an oracle for "active content", independent of kb.safety -------------------------------------
 OUR_SCRIPTS = {"search-index.js", "static/search.js"}
 URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "poster", "background", "cite", "data", "srcdoc"}
-ACTIVE_TAGS = {"script", "iframe", "frame", "object", "embed", "applet", "base", "style", "math", "template",
+ACTIVE_TAGS = {"script", "iframe", "frame", "object", "embed", "applet", "base", "style", "template",
                "portal", "meta", "link", "form"}
+# Formulas are MathML (issue 14): inside <math> only presentation elements with layout attributes may
+# appear; anything else there (a link, a style, an HTML element smuggled into the math namespace) is active.
+MATH_TAGS = {"math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac", "msqrt",
+             "mroot", "mstyle", "mpadded", "mphantom", "menclose", "mover", "munder", "munderover", "mtable",
+             "mtr", "mtd"}
+MATH_ATTRS = {"xmlns", "display", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace", "width",
+              "height", "depth", "accent", "accentunder", "columnalign", "columnspacing", "rowspacing", "movablelimits",
+              "minsize", "maxsize", "symmetric", "largeop", "form", "linethickness", "displaystyle", "scriptlevel",
+              "notation", "columnlines", "rowlines", "frame"}
 
 
 class _Active(HTMLParser):
@@ -33,9 +42,24 @@ class _Active(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.layout = layout
         self.found: list[str] = []
+        self.math = 0  # depth inside <math>
 
     def handle_starttag(self, tag, attrs):
+        self._check(tag, attrs)
+        if tag == "math" or self.math:
+            self.math += 1
+
+    def handle_startendtag(self, tag, attrs):
+        self._check(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if self.math:
+            self.math -= 1
+
+    def _check(self, tag, attrs):
         a = {k.lower(): (v or "") for k, v in attrs}
+        if (tag == "math" or self.math) and (tag not in MATH_TAGS or set(a) - MATH_ATTRS):
+            self.found.append(f"<{tag} {' '.join(sorted(a))}> in math")
         for name, value in a.items():
             if name.startswith("on"):
                 self.found.append(f"<{tag} {name}=...>")
@@ -54,7 +78,6 @@ class _Active(HTMLParser):
             if not ours:
                 self.found.append(f"<{tag}>")
 
-    handle_startendtag = handle_starttag
 
 
 def active_content(page: str, layout: bool = False) -> list[str]:
@@ -87,6 +110,10 @@ def test_the_oracle_sees_what_it_must():
     assert active_content('<img src="data:image/svg+xml,x">')
     assert active_content('<svg><script>alert(1)</script></svg>')
     assert not active_content('<a href="../method/pca.html#x">x</a> <a href="https://a.b/?c=1&amp;d=2">y</a>')
+    assert active_content('<math><mi href="https://a.b">x</mi></math>')
+    assert active_content('<math><mtext><img src=x></mtext></math>')
+    assert active_content('<math><mrow style="x">x</mrow></math>')
+    assert not active_content('<math display="block"><mrow><msub><mi>x</mi><mi>i</mi></msub><mspace width="1em"/></mrow></math>')
 
 
 # -- finding 1: stored script in the rendered handbook ----------------------------------------------
@@ -149,6 +176,32 @@ def test_code_stays_code_and_text_reads_as_written(minimal_site):
     assert "<code>x &lt; 0 &amp;&amp; y</code>" in out
     assert "AT&amp;T {braces}" in html.unescape(out.replace("&amp;", "&amp;amp;")) or "AT&amp;T" in out
     assert 'href="https://example.org/?a=1&amp;b=2"' in out
+
+
+MATH_VECTORS = {
+    "text-markup": r"$\text{<script>alert(1)</script>}$ and $$\text{<img src=x onerror=alert(1)>}$$",
+    "href": r"$\href{javascript:alert(1)}{x}$",
+    "style": r"$\style{background:url(javascript:alert(1))}{x}$ $\color{red}{x}$",
+    "markdown-in-tex": r"$\text{[a](javascript:alert(1)) *b* {: onclick=x} <svg onload=alert(1)>}$",
+    "broken-tex": r"$\frac{<svg onload=alert(1)>}{$",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MATH_VECTORS))
+@pytest.mark.parametrize("inline", [False, True], ids=["block", "inline"])
+def test_formulas_become_inert_mathml(minimal_site, name, inline):
+    """Issue 14: $…$ spans are MathML; latex2mathml copies \\text{} verbatim and turns \\href and \\style
+    into attributes, so its output is rewritten from an allow-list, text as character references."""
+    for fmt in ("markdown", "html"):
+        text = str(Renderer(minimal_site, fmt).prose("concept/gradient", MATH_VECTORS[name], inline=inline))
+        assert "$" not in re.sub(r"`[^`]*`", "", text), text
+        for page in (mkdocs_html(text), site_html(text)):
+            assert active_content(page) == [], (name, page)
+            assert not re.search(r"\s(href|style|mathcolor|mathbackground)=", page), page
+    shown = html.unescape(re.sub(r"<[^>]+>", "", site_html(str(Renderer(minimal_site, "html").prose(
+        "x", MATH_VECTORS["text-markup"])))))
+    if name == "text-markup":
+        assert "<script>alert(1)</script>" in shown.replace("\xa0", " ")  # shown as the text it is
 
 
 def test_multiline_code_values_cannot_leave_their_code_span(tmp_path):
@@ -251,6 +304,10 @@ FRAGMENTS = st.sampled_from([
     "[[method:integrated-gradients|x{: onclick=alert(1)}<svg onload=alert(1)>]]", "[[concept:nope|*a*{onclick=x}]]",
     "[@nokey2020x]", "[@sundararajan2017axiomatic; @x](javascript:alert(1))",
     "\n| a | b |\n|---|---|\n| ", " | c |\n", "\n1. ", "\n===\n", "\n---\n", "\n<div>", "\n***\n",
+    # formulas become MathML (kb.mathml): TeX that latex2mathml would copy into markup or attributes
+    "$", "$$", "\\$", "$x_i$", "$$\\frac{a}{b}$$", "$\\text{<svg onload=alert(1)>}$", "$\\href{javascript:alert(1)}{x}$",
+    "$\\style{background:url(javascript:alert(1))}{x}$", "$\\mathrm{a\" onload=\"alert(1)}$", "$\\text{",
+    "$\\color{red}{x}$", "$\\unknown{x}$", "$\\frac{a}{$",
 ])
 HOSTILE_MARKDOWN = st.lists(LINKS | FRAGMENTS, min_size=1, max_size=14).map("".join)
 

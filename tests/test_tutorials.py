@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -104,7 +105,8 @@ def notebooks(kb_root, tmp_path_factory) -> dict[str, Path]:
     for ident in sorted(TUTORIALS):
         result = CliRunner().invoke(cli, ["--root", str(kb_root), "notebook", ident, "--out", str(out)])
         assert result.exit_code == 0, result.output
-        paths[ident] = Path(result.output.strip().splitlines()[-1])
+        paths[ident] = Path(result.stdout.strip())  # the path alone on stdout; how to run it on stderr
+        assert f"jupyter execute {paths[ident]}" in result.stderr and "jupyter lab" in result.stderr
     return paths
 
 
@@ -123,6 +125,21 @@ def test_notebook_is_valid_and_carries_the_steps(ident, notebooks):
     for exp in TUTORIALS[ident].expect:
         assert f"assert {exp.check}, {exp.says!r}" in checks
     assert "[[" not in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_show_prints_a_tutorial_as_numbered_steps_with_their_code(kb_root):
+    """Issue 14: `kb show tutorial:...` reads like the tutorial, not like a dump of its cells."""
+    from click.testing import CliRunner
+
+    out = CliRunner().invoke(cli, ["--root", str(kb_root), "show", "tutorial:grad-cam-heatmaps"]).stdout
+    assert "code: None" not in out and "text: None" not in out and "- code:" not in out
+    steps = re.findall(r"(?m)^ ?(\d+)\. ", out.split("Steps (as a notebook")[1])
+    assert steps[:3] == ["1", "2", "3"], out
+    first_code = next(s for s in TUTORIALS["grad-cam-heatmaps"].steps if s.code).code.strip().splitlines()[0]
+    assert "\n        " + first_code in out  # code indented under its step
+    assert "What a run must show" in out and TUTORIALS["grad-cam-heatmaps"].expect[0].says.split()[0] in out
+    md = CliRunner().invoke(cli, ["--root", str(kb_root), "show", "tutorial:grad-cam-heatmaps", "--format", "markdown"])
+    assert "```python" in md.stdout and "## Steps" in md.stdout
 
 
 def test_notebook_refuses_other_kinds_and_unknown_ids(kb_root, tmp_path):
