@@ -35,6 +35,7 @@ __all__ = ["FORMATS", "render_handbook", "render_site", "reference_signature", "
 FORMATS = ("markdown", "html")
 TEMPLATES = templates_dir()  # top-level templates/ in a checkout, kb/_handbook/templates in a wheel
 MAX_DIAGRAM_NODES = 30
+MKDOCS_CSS = "mkdocs.css"  # templates/static/: Material for MkDocs additions, written to docs/static/
 Progress = Callable[[str, int, int], None]
 
 # Section pages: (stem, template). Their titles and words live in the templates.
@@ -520,6 +521,9 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
     if fmt == "markdown":
         yml = env.get_template("mkdocs.yml.j2").render({**_page_context(r, "mkdocs"), **shared})
         _write(out, "mkdocs.yml", yml)
+        static = safe_child(docs, "static")
+        static.mkdir(exist_ok=True)
+        shutil.copyfile(templates / "static" / MKDOCS_CSS, safe_child(static, MKDOCS_CSS))
     else:
         index = json.dumps(search_docs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         _write(docs, "search-index.json", index + "\n")
@@ -528,7 +532,7 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
         static = safe_child(docs, "static")
         static.mkdir(exist_ok=True)
         for src in sorted((templates / "static").iterdir()):
-            if src.is_file():
+            if src.is_file() and src.name != MKDOCS_CSS:
                 shutil.copyfile(src, safe_child(static, src.name))
     return {"pages": written, "format": fmt, "out": str(out), "seconds": round(time.perf_counter() - started, 3)}
 

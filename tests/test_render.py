@@ -299,9 +299,16 @@ def test_mkdocs_build_strict_passes(rendered, tmp_path):
     if not mkdocs.exists():
         pytest.skip("mkdocs is not installed (pip install -e '.[test]')")
     proc = subprocess.run([str(mkdocs), "build", "--strict", "-q", "-f", str(rendered["markdown"] / "mkdocs.yml"),
-                           "-d", str(tmp_path / "site")], capture_output=True, text=True, timeout=120)
+                           "-d", str(tmp_path / "site")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "site" / "method" / "integrated-gradients.html").is_file()
+    page = (tmp_path / "site" / "method" / "integrated-gradients.html").read_text()
+    # issue 14: the Material theme and its search; the neighbourhood as a Mermaid diagram, not as code
+    assert 'class="md-search"' in page and (tmp_path / "site" / "search" / "search_index.json").is_file()
+    assert '<pre class="mermaid"><code>flowchart LR' in page and "language-mermaid" not in page
+    assert "static/mkdocs.css" in page and (tmp_path / "site" / "static" / "mkdocs.css").is_file()
+    tutorial = (tmp_path / "site" / "tutorial" / "ig-walkthrough.html").read_text()
+    assert tutorial.count("<math ") == 2 and not RAW_MATH.search(_prose_outside_code(tutorial, "html"))
 
 
 # -- link check ----------------------------------------------------------------------------------------
@@ -347,10 +354,17 @@ def test_real_content_renders_without_broken_links(tmp_path):
         summary = render_site(site, tmp_path / fmt, fmt)
         assert summary["pages"] > 100
         assert check_rendered(tmp_path / fmt) == []
+        # issue 14: every formula is MathML; no page's reading text keeps a raw $…$
+        ext = ".md" if fmt == "markdown" else ".html"
+        raw = {str(p.relative_to(tmp_path)): m.group(0)[:80] for p in (tmp_path / fmt).rglob("*" + ext)
+               for m in [RAW_MATH.search(_prose_outside_code(p.read_text(encoding="utf-8"), fmt))] if m}
+        assert raw == {}, raw
+    assert "<math " in (tmp_path / "html" / "method" / "integrated-gradients.html").read_text()
     mkdocs = Path(sys.executable).parent / "mkdocs"
     if mkdocs.exists():
         proc = subprocess.run([str(mkdocs), "build", "--strict", "-q", "-f", str(tmp_path / "markdown" / "mkdocs.yml"),
-                               "-d", str(tmp_path / "mkdocs-site")], capture_output=True, text=True, timeout=300)
+                               "-d", str(tmp_path / "mkdocs-site")], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
