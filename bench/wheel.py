@@ -94,7 +94,8 @@ def run(work: Path, runs: int = 10, content_rev: str | None = None) -> dict:
                    "kb/cli.py", "kb/reference/__init__.py"):
         check(needed in contents["names"], f"the wheel lacks {needed}")
     check(any(n.startswith("kb/_handbook/bib/") and n.endswith(".bib") for n in contents["names"]), "the wheel lacks bib/")
-    package_files = [p.relative_to(src).as_posix() for p in (src / "kb").rglob("*") if p.is_file()]
+    package_files = [p.relative_to(src).as_posix() for p in (src / "kb").rglob("*")
+                     if p.is_file() and p.suffix != ".sqlite"]  # the embedding table is left out on purpose
     missing = [n for n in package_files if n not in contents["names"]]
     check(not missing, f"the wheel lacks files of the package (package data?): {missing[:10]}")
     check(not any("/.kb/" in n or n.startswith("tests/") for n in contents["names"]), "the wheel carries a store or tests")
