@@ -57,8 +57,9 @@ def simulation_score(explanation: Tensor, tokens: Tensor, activations: Tensor) -
 def detection_score(explanation: Tensor, tokens: Tensor, activations: Tensor, n: int = 20, seed: int = 0) -> float:
     """Detection: does the explanation tell activating contexts from random ones? Balanced accuracy.
 
-    ``n`` of the contexts (rows) with the highest maximum activation and ``n`` random non-activating
-    ones (maximum activation ``<= 0``) are shown; the scorer says "activating" when a context
+    ``n`` of the contexts (rows) with the highest maximum activation and ``n`` random
+    non-activating ones (maximum activation ``<= 0``; for a unit active almost everywhere, the
+    ``n`` least-activating contexts instead) are shown; the scorer says "activating" when a context
     contains an explanation token (a language-model scorer reads the prose instead).
 
     References
@@ -69,6 +70,8 @@ def detection_score(explanation: Tensor, tokens: Tensor, activations: Tensor, n:
     active = peak.argsort(descending=True)[:n]
     active = active[peak[active] > 0]
     quiet = (peak <= 0).nonzero().view(-1)
+    if len(quiet) < n:
+        quiet = peak.argsort()[:n]
     quiet = quiet[torch.randperm(len(quiet), generator=generator(seed))[:n]]
     said = simulate(explanation, tokens).amax(1) > 0
     hits = [float(said[active].float().mean()) if len(active) else 0.0,

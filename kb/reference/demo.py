@@ -1677,7 +1677,8 @@ def _induction_mlp(cache) -> models.Demo:
 
 
 def _fitted_transcoders(cache):
-    """Per-layer transcoders and a cross-layer transcoder (64 latents each) on the MLP demo's MLPs, and held-out data."""
+    """Per-layer transcoders and a cross-layer transcoder (64 latents each) on the MLP demo's MLPs, and held-out data
+    (tests/reference/conftest.py's ``induction_transcoders`` fills the same cache entry the same way)."""
     if cache is not None and "induction-mlp-transcoders" in cache:
         return cache["induction-mlp-transcoders"]
     model = _induction_mlp(cache).model

@@ -61,6 +61,24 @@ def induction_mlp(demo_cache, induction) -> models.Demo:
 
 
 @pytest.fixture(scope="session")
+def induction_transcoders(demo_cache, induction_mlp):
+    """``(per_layer, clt, (x_test, y_test))``: transcoders (64 latents) of both MLPs of ``induction_mlp``,
+    trained as the ``kb run transcoders`` demo trains them (same cache entry)."""
+    from kb.reference.transcoders import mlp_io, train_cross_layer_transcoder, train_transcoder
+
+    def fit():
+        mlps = ["blocks.0.mlp", "blocks.1.mlp"]
+        x, y = mlp_io(induction_mlp.model, models.make_induction_batch(128, 24, seed=123), mlps)
+        test = mlp_io(induction_mlp.model, models.make_induction_batch(32, 24, seed=321), mlps)
+        per_layer = [train_transcoder(x[l], y[l], 64, l1_coeff=0.03, n_steps=400) for l in range(2)]
+        return per_layer, train_cross_layer_transcoder(x, y, 64, l1_coeff=0.03, n_steps=400), test
+
+    if "induction-mlp-transcoders" not in demo_cache:
+        demo_cache["induction-mlp-transcoders"] = fit()
+    return demo_cache["induction-mlp-transcoders"]
+
+
+@pytest.fixture(scope="session")
 def runs(induction):
     """The induction model with clean repeated sequences, a corrupted copy (first half scrambled),
     and the metric: mean log-probability of the correct token over the predictable second half."""

@@ -6,16 +6,13 @@ import torch
 from kb.reference import models
 from kb.reference.attention import attention_patterns, prefix_matching_score
 from kb.reference.attribution_graph import attribution_graph, graph_influence, graph_scores, prune_graph
-from kb.reference.transcoders import mlp_io, train_cross_layer_transcoder
 
 HALF = 10
 
 
 @pytest.fixture(scope="module")
-def setup(induction_mlp):
-    model = induction_mlp.model
-    x, y = mlp_io(model, models.make_induction_batch(128, 24, seed=123), ["blocks.0.mlp", "blocks.1.mlp"])
-    clt = train_cross_layer_transcoder(x, y, 64, l1_coeff=0.03, n_steps=400)
+def setup(induction_mlp, induction_transcoders):
+    model, clt = induction_mlp.model, induction_transcoders[1]
     seq = models.make_repeated_sequences(1, HALF, 32, seed=999)[0]
     logits = [(p, int(seq[p + 1])) for p in range(HALF, 2 * HALF - 1)]  # the correct next token, second copy
     graph = attribution_graph(model, seq, clt, logits)

@@ -205,7 +205,8 @@ def test_autointerp_scores_a_planted_token_unit_high_and_noise_low():
     r_top = simulation_score(top_only, tokens[200:], token_unit[200:])
     r_broad = simulation_score(broad, tokens[200:], token_unit[200:])
     assert r_broad > 0.9 and r_top < r_broad  # binary simulator vs true levels 2 and 1
-    assert detection_score(broad, tokens[200:], token_unit[200:]) == 1.0
-    res = automated_interpretability(tokens[:200], acts[:200], tokens[200:], acts[200:])
+    excerpts = lambda t: t[200:].reshape(-1, 4, *t.shape[2:])  # noqa: E731  (4-token contexts)
+    assert detection_score(broad, excerpts(tokens), excerpts(token_unit)) == 1.0
+    res = automated_interpretability(tokens[:200], acts[:200], excerpts(tokens), excerpts(acts))
     assert res.simulation[0] > 0.7 and abs(float(res.simulation[1])) < 0.2
     assert float(res.detection[0]) == 1.0 and float(res.detection[1]) < 0.8

@@ -5,26 +5,27 @@ import torch
 
 from kb.reference import models
 from kb.reference.transcoders import (CrossLayerTranscoder, Transcoder, fraction_variance_explained, mlp_io,
-                                      relative_decoder_norm, train_cross_layer_transcoder, train_crosscoder,
-                                      train_transcoder)
+                                      relative_decoder_norm, train_crosscoder, train_transcoder)
 
 MLPS = ["blocks.0.mlp", "blocks.1.mlp"]
 
 
 @pytest.fixture(scope="module")
-def io(induction_mlp):
-    model = induction_mlp.model
-    train = mlp_io(model, models.make_induction_batch(128, 24, seed=123), MLPS)
-    test = mlp_io(model, models.make_induction_batch(32, 24, seed=321), MLPS)
-    return train, test
+def io(induction_transcoders):
+    return None, induction_transcoders[2]  # held-out (MLP inputs, MLP outputs), (2, 768, 32) each
 
 
 @pytest.fixture(scope="module")
-def fitted(io):
-    (x, y), _ = io
-    per_layer = [train_transcoder(x[l], y[l], 64, l1_coeff=0.03, n_steps=400) for l in range(2)]
-    clt = train_cross_layer_transcoder(x, y, 64, l1_coeff=0.03, n_steps=400)
-    return per_layer, clt
+def fitted(induction_transcoders):
+    return induction_transcoders[:2]
+
+
+def test_mlp_io_rows_are_the_mlp_inputs_and_outputs(induction_mlp):
+    model = induction_mlp.model
+    x, y = mlp_io(model, models.make_induction_batch(2, 24, seed=5), MLPS)
+    assert x.shape == y.shape == (2, 48, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.blocks[1].mlp(x[1]), y[1])
 
 
 def test_mlp_demo_keeps_its_induction_heads(induction_mlp):
