@@ -455,7 +455,7 @@ def assess(plan: Plan, results: list[dict]) -> dict:
     # three signals, each squashed to [0, 1]: how well the best method fits, how far the top answers
     # stand above the fourth, and how strongly the question's words match methods at all
     # (bench/calibrate_query.py: on the bank's tune split, low answers had the expected method in the
-    # top 3 80% of the time, medium 87%, high 94%)
+    # top 3 78% of the time, medium 91%, high 96%)
     fit = (0.4 * min(scores[0] / 5.0, 1.0) + 0.3 * min(max(margin, 0.0) / 1.5, 1.0)
            + 0.3 * min(plan.method_evidence / 12.0, 1.0))
     if named:
