@@ -346,3 +346,33 @@ class KnowledgeBase:
         from .notebook import write_notebook
 
         return write_notebook(self, ref, out_dir)
+
+    # -- reproductions -----------------------------------------------------------------------
+    def reproductions(self) -> list[dict]:
+        """``[{"case", "name", "shows", "run", "test", "measured"}]`` of every case study with a runnable
+        reproduction (``reproduction.run``); reads the store only, never imports torch."""
+        rows = []
+        for item in self.list("case_study"):
+            repro = (self.reader.record(item["ref"]) or {}).get("reproduction") or {}
+            if repro.get("run"):
+                rows.append({"case": item["id"], "name": item["name"], "shows": repro["shows"], "run": repro["run"],
+                             "test": repro["test"], "measured": repro.get("measured")})
+        return rows
+
+    def reproduce(self, ref: str, out_dir: str | Path | None = None, seed: int = 0) -> dict:
+        """Run case study ``ref``'s reproduction (needs the reference extra: torch, matplotlib).
+
+        Returns the run's dict (``claim``, ``setup``, ``measured``, ``headline``, ``tolerance``,
+        ``passed``, ``seconds``, ``figure``; see kb.reference.reproductions) plus ``case`` and ``shows``;
+        the figure is written to ``out_dir/<case id>.png`` when ``out_dir`` is given.
+        """
+        canonical = self.resolve(ref if ":" in ref else f"case_study:{ref}")
+        kind, _, ident = canonical.partition(":")
+        repro = (self.reader.record(canonical) or {}).get("reproduction") or {}
+        if kind != "case_study" or not repro.get("run"):
+            runnable = ", ".join(r["case"] for r in self.reproductions())
+            raise NotFound(f"{canonical} has no runnable reproduction; runnable: {runnable}", param="case")
+        from .reference.reproductions import reproduce
+
+        result = reproduce(repro["run"], out_dir, seed=seed, name=ident)
+        return {"case": ident, "shows": repro["shows"], **result}

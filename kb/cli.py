@@ -491,12 +491,12 @@ def _notebook_hint(path) -> str:
             f"open it: VS Code (Jupyter extension), or pip install jupyterlab && jupyter lab {quoted}")
 
 
-def _reference_demo():
+def _reference_demo(command: str = "kb run"):
     """kb.reference.demo, imported only here: it needs torch and matplotlib (the [reference] extra)."""
     try:
         from .reference import demo
     except ImportError as exc:
-        raise click.ClickException(f"kb run needs the reference extra (torch, matplotlib; {exc.name or 'a module'} "
+        raise click.ClickException(f"{command} needs the reference extra (torch, matplotlib; {exc.name or 'a module'} "
                                    "is missing): pip install 'interp-kb[reference]'") from None
     return demo
 
@@ -536,6 +536,41 @@ def run(method, list_, out, fmt):
         raise click.ClickException(f"kb run {method} needs the optional package {package}: pip install {package}")
     result = demo.run_method(method, out)
     _emit(result, fmt, lambda r: f"figure: {r['figure']}\n\n" + textwrap.fill(r["reading"], 100))
+
+
+@cli.command()
+@click.argument("case", required=False)
+@click.option("--list", "list_", is_flag=True, help="List the case studies whose finding can be reproduced here, and exit.")
+@click.option("--out", type=click.Path(file_okay=False), default="kb-reproduce", show_default=True,
+              help="Folder for the figure (<case>.png).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the run.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@pass_kb
+def reproduce(kb, case, list_, out, seed, fmt):
+    """Reproduce CASE's landmark finding at small scale on a CPU: the claim, measured vs claimed, a figure.
+
+    \b
+    Each run takes under a minute; exit code 1 when the measured numbers miss the stated tolerance.
+    Needs the reference extra: pip install 'interp-kb[reference]'.
+    Examples:
+      kb reproduce --list
+      kb reproduce toy-models-of-superposition --out figures
+      kb reproduce double-descent-random-features --format json
+    """
+    if list_:
+        _emit(kb.reproductions(), fmt, lambda rows: "\n".join(f"{r['case']}\t{r['shows']}" for r in rows))
+        return
+    if not case:
+        raise click.UsageError("give a CASE (a case study id), or --list to see the reproducible ones")
+    _reference_demo("kb reproduce")  # the same missing-extra message as `kb run`
+    result = kb.reproduce(case, out, seed=seed)
+    _emit(result, fmt, lambda r: "\n".join([
+        f"{r['case']}: {'REPRODUCED' if r['passed'] else 'NOT REPRODUCED'} in {r['seconds']:.1f} s (seed {seed})",
+        "", textwrap.fill("claim: " + r["claim"], 100), "", textwrap.fill("setup: " + r["setup"], 100), "",
+        "measured:", *(f"  {k} = {v}" for k, v in r["measured"].items()),
+        "", textwrap.fill("claimed (tolerance): " + r["tolerance"], 100), "", f"figure: {r['figure']}"]))
+    if not result["passed"]:
+        sys.exit(1)
 
 
 def main():

@@ -34,7 +34,7 @@ CODES: dict[str, str] = {
     "paper-note-without-entry": "content/paper/<key>.yaml needs a BibTeX entry with the same citekey.",
     "prerequisite-cycle": "Prerequisites form a cycle. Remove one of the edges named.",
     "reference-unresolved": "`reference:` must name a top-level function in kb.reference, as kb.reference.<module>:<function>.",
-    "reproduction-missing": "A case study's reproduction.test must name a test function that exists (path::function).",
+    "reproduction-missing": "A case study's reproduction.test must name a test function that exists (path::function), and its reproduction.run a function of kb.reference.reproductions (kb.reference.reproductions.<module>:run).",
     "reference-missing": "The method has no reference implementation yet (reference: null).",
     "orphan": "No other record links to this one. Link it from a goal, path, method or see_also.",
     "uncited-paper": "No record cites this BibTeX entry.",

@@ -162,6 +162,19 @@ class Architecture(Record):
 class Reproduction(_Strict):
     test: Text = Field(description="pytest node id that reproduces the claim, e.g. tests/reference/test_x.py::test_y")
     shows: Text = Field(description="What the reproduction must show.")
+    run: str | None = Field(default=None, description="kb.reference.reproductions.<module>:run, the function `kb reproduce` "
+                            "calls (seed -> claim, measured numbers, tolerance, passed); null when only the test reproduces it.")
+    measured: Text | None = Field(default=None, description="What the full run (`kb reproduce <id>`, seed 0) measured, "
+                                  "with its numbers and the tolerance, including what did not reproduce.")
+
+    @field_validator("run")
+    @classmethod
+    def _run_shape(cls, v: str | None) -> str | None:
+        import re
+
+        if v is not None and not re.fullmatch(r"kb\.reference\.reproductions\.[a-z_][a-z0-9_]*:run", v):
+            raise ValueError("must look like kb.reference.reproductions.<module>:run (only kb.reference is allowed)")
+        return v
 
 
 class CaseStudy(Record):

@@ -145,9 +145,16 @@ def references_resolve(content: Content) -> Iterator[Problem]:
 
 @check
 def reproductions_exist(content: Content) -> Iterator[Problem]:
-    """A case study's ``reproduction.test`` names a real test (read with ast; nothing is imported)."""
+    """A case study's ``reproduction.test`` names a real test and its ``reproduction.run`` a top-level
+    function of a module in kb.reference.reproductions (both read with ast; nothing is imported)."""
     for rec in content.records:
         repro = getattr(rec.model, "reproduction", None) if rec.kind == "case_study" else None
+        if repro is not None and repro.run is not None:
+            why = ("only kb.reference.reproductions.<module>:run may be named"
+                   if not repro.run.startswith("kb.reference.reproductions.") else resolve_reference(repro.run))
+            if why:
+                yield Problem("reproduction-missing", rec.file, rec.line("reproduction", "run"), rec.ref,
+                              f"reproduction.run {repro.run!r}: {why}")
         if repro is None or content.root is None:
             continue
         path, _, func = repro.test.partition("::")

@@ -26,7 +26,7 @@ __all__ = ["reproduce", "resolve", "MODULES"]
 
 MODULES = (
     "superposition", "sanity_checks", "neural_collapse", "double_descent", "sae_features", "logit_lens",
-    "refusal_direction", "lottery_ticket", "grokking", "board_state", "flip_flop", "induction_heads",
+    "refusal_direction", "lottery_ticket", "grokking", "flip_flop", "induction_heads",
 )
 
 _DOTTED = re.compile(r"kb\.reference\.reproductions\.([a-z_][a-z0-9_]*):run")

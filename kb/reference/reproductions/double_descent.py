@@ -3,7 +3,8 @@
 Fit ``y`` with ``p`` random ReLU features ``relu(x W)`` by minimum-norm least squares (the
 pseudo-inverse; the interpolating solution of smallest norm once ``p >= n``). Test error follows
 the classical U while ``p < n``, peaks where the model can first interpolate the ``n`` training
-points (``p = n``), then falls again as ``p`` grows.
+points (``p = n``), then falls again as ``p`` grows. The peak has a visible cause: at ``p = n`` the
+square feature matrix is nearly singular, so the pseudo-inverse amplifies the label noise.
 """
 
 from __future__ import annotations
@@ -24,18 +25,22 @@ QUICK = {"n_draws": 3}
 WIDTHS = (10, 20, 40, 60, 80, 90, 100, 110, 120, 150, 200, 400, 800, 1600, 3200)
 
 
-def random_features_curve(x, y, x_test, y_test, widths, n_draws: int, seed: int) -> list[float]:
-    """Median test MSE of min-norm least squares on ``relu(x W)``, over ``n_draws`` draws of ``W`` per width."""
+def random_features_curve(x, y, x_test, y_test, widths, n_draws: int, seed: int) -> tuple[list[float], list[float]]:
+    """Per width, the median over ``n_draws`` draws of ``W`` of the test MSE of min-norm least squares on
+    ``relu(x W)``, and of the smallest singular value of the training feature matrix (``min(n, p)``-th)."""
     g = generator(seed + 1)
-    curve = []
+    curve, smallest = [], []
     for p in widths:
-        errors = []
+        errors, sv = [], []
         for _ in range(n_draws):
             W = torch.randn(x.shape[1], p, generator=g, dtype=torch.float64) / x.shape[1] ** 0.5
-            coef = torch.linalg.pinv(torch.relu(x @ W)) @ y
+            features = torch.relu(x @ W)
+            coef = torch.linalg.pinv(features) @ y
             errors.append(float((torch.relu(x_test @ W) @ coef - y_test).pow(2).mean()))
+            sv.append(float(torch.linalg.svdvals(features)[-1]))
         curve.append(float(torch.tensor(errors).median()))
-    return curve
+        smallest.append(float(torch.tensor(sv).median()))
+    return curve, smallest
 
 
 def run(seed: int = 0, n_train: int = 100, dim: int = 20, noise: float = 0.5, widths=WIDTHS, n_draws: int = 5) -> dict:
@@ -48,7 +53,8 @@ def run(seed: int = 0, n_train: int = 100, dim: int = 20, noise: float = 0.5, wi
         return x, torch.tanh(2 * x @ beta) + noise * torch.randn(n, generator=g, dtype=torch.float64)
 
     (x, y), (xt, yt) = data(n_train), data(2000)
-    curve = random_features_curve(x, y, xt, yt, widths, n_draws, seed)
+    curve, smallest = random_features_curve(x, y, xt, yt, widths, n_draws, seed)
+    trough = min(range(len(widths)), key=smallest.__getitem__)
     peak = max(range(len(widths)), key=curve.__getitem__)
     under = min(e for p, e in zip(widths, curve) if p < n_train)
     widest = curve[-1]
@@ -59,20 +65,25 @@ def run(seed: int = 0, n_train: int = 100, dim: int = 20, noise: float = 0.5, wi
         f"relu(x W), W Gaussian, fitted by minimum-norm least squares; test MSE on 2000 points, median of {n_draws} "
         f"draws of W for each p in {list(widths)}.",
         {"peak_width": widths[peak], "n_train": n_train, "peak_test_mse": curve[peak],
-         "best_underparameterised_mse": under, "widest_test_mse": widest, "noise_variance": noise ** 2},
+         "best_underparameterised_mse": under, "widest_test_mse": widest, "noise_variance": noise ** 2,
+         "smallest_singular_value_trough_width": widths[trough]},
         "peak_width",
         f"passes when the peak lies within [0.8 n, 1.25 n] = [{0.8 * n_train:g}, {1.25 * n_train:g}], is at least "
         f"5 times the best under-parameterised error, and the widest model ({widths[-1]} features) beats that error",
         passed,
-        {"width": list(widths), "test_mse": curve},
+        {"width": list(widths), "test_mse": curve, "smallest_singular_value": smallest},
     )
 
 
 def figure(res: dict, path) -> None:
     c = res["curves"]
-    with new_figure(path, width=5.5) as (fig, ax):
+    with new_figure(path, ncols=2, width=4.2) as (fig, (ax, bx)):
         ax.loglog(c["width"], c["test_mse"], marker="o")
-        ax.axvline(res["measured"]["n_train"], color="k", ls="--", lw=1, label="p = n (interpolation threshold)")
         ax.axhline(res["measured"]["best_underparameterised_mse"], color="tab:green", ls=":", lw=1,
                    label="best with p < n")
-        ax.set_xlabel("random features p"), ax.set_ylabel("test MSE"), ax.legend(fontsize=7)
+        ax.set_ylabel("test MSE")
+        bx.loglog(c["width"], c["smallest_singular_value"], marker="o", color="tab:purple")
+        bx.set_ylabel("smallest singular value of the features")
+        for a in (ax, bx):
+            a.axvline(res["measured"]["n_train"], color="k", ls="--", lw=1, label="p = n (interpolation threshold)")
+            a.set_xlabel("random features p"), a.legend(fontsize=7)
