@@ -176,7 +176,12 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
             return score
 
         off = {g["id"] for g in goals if g.get("off")}
-        every = sorted(((goal_score(g), g["id"]) for g in goals), reverse=True)
+        raw = {g["id"]: goal_score(g) for g in goals}
+        top_raw = max(raw.values()) or 1.0
+        near = _nearest_examples(goal_terms, goals, model.get("example_idf", {}))
+        # the bag-of-words fit, plus how close the question is to the goal's closest single phrasing
+        blended = {gid: s + top_raw * W_EXAMPLE * near.get(gid, 0.0) for gid, s in raw.items()}
+        every = sorted(((s, gid) for gid, s in blended.items()), reverse=True)
         scored = [(s, gid) for s, gid in every if gid not in off]
         plan.off_topic = next(((gid, s) for s, gid in every if gid in off), ("", 0.0))
         best = scored[0][0] if scored else 0.0
@@ -191,6 +196,29 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
             if facet == "goal":
                 plan.goals = [(value, 1.0)]
     return plan
+
+
+W_EXAMPLE = 0.5  # weight of the closest-phrasing similarity against the best bag-of-words goal fit
+
+
+def _nearest_examples(query_terms: list[str], goals: list[dict], idf: dict) -> dict[str, float]:
+    """Per goal, the idf-weighted cosine between the question's terms and its closest phrasing."""
+    import math
+
+    q = set(query_terms)
+    qn = math.sqrt(sum(idf.get(t, 0.0) ** 2 for t in q)) or 1.0
+    out = {}
+    for g in goals:
+        best = 0.0
+        for ex in g.get("examples", ()):
+            shared = q.intersection(ex)
+            if shared:
+                num = sum(idf.get(t, 0.0) ** 2 for t in shared)
+                den = qn * (math.sqrt(sum(idf.get(t, 0.0) ** 2 for t in ex)) or 1.0)
+                best = max(best, num / den)
+        if best:
+            out[g["id"]] = best
+    return out
 
 
 def _split_model_names(toks: list[str]) -> list[str]:

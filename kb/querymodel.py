@@ -101,6 +101,18 @@ def _unambiguous_method_phrases(phrases: list, methods: list[dict]) -> list:
     return out
 
 
+def _examples(texts: list[str]) -> list[list[str]]:
+    """Each text's distinct stemmed terms (one goal phrasing each)."""
+    from .text import terms
+
+    out = []
+    for text in texts:
+        ts = sorted(set(terms(text.replace("-", " "))))
+        if ts:
+            out.append(ts)
+    return out
+
+
 def _flat(value) -> str:
     if isinstance(value, list):
         return " ; ".join(_flat(v) for v in value)
@@ -148,11 +160,15 @@ def build_query_model(records: list[dict]) -> QueryModel:
                       # how local the goal is, read from the scope of the methods it recommends
                       "locality": round(sum(method_scope[m] for m in rec) / len(rec), 3) if rec else 0.5,
                       "why": {x["method"]: x["why"] for x in g["recommended"]}, "tf": _weighted_terms(g, GOAL_FIELDS),
+                      # each way people say it, on its own: a question close to one phrasing matches
+                      # the goal even when the goal's other phrasings dilute the bag of words
+                      "examples": _examples([g["name"], g["summary"], *g.get("phrasings", []), *g.get("aliases", [])]),
                       # a goal that many methods serve is a common need: a tie-breaker between goals
                       "prior": round(math.log1p(served.get(g["id"], 0)) / math.log1p(most), 3)})
     for ident, name, phrasings in OFF_TOPICS:
         goals.append({"id": ident, "name": name, "recommended": [], "why": {}, "locality": 0.5, "prior": 0.0,
-                      "off": True, "tf": _weighted_terms({"name": name, "phrasings": phrasings}, GOAL_FIELDS)})
+                      "off": True, "tf": _weighted_terms({"name": name, "phrasings": phrasings}, GOAL_FIELDS),
+                      "examples": _examples([name, *phrasings])})
     cases = []
     for r in by_kind.get("case_study", []) + by_kind.get("tutorial", []):
         cases.append({"ref": f"{r['kind']}:{r['id']}", "name": r["name"], "summary": r["summary"],
@@ -228,7 +244,15 @@ def build_query_model(records: list[dict]) -> QueryModel:
     subject.update(w for w, n in vocabulary.items() if n >= 2 and w not in english)
     for w in STOPWORDS:
         vocabulary.setdefault(w, 1)
+    example_df: dict[str, int] = {}
+    for g in goals:
+        for ex in g["examples"]:
+            for term in ex:
+                example_df[term] = example_df.get(term, 0) + 1
+    n_examples = sum(len(g["examples"]) for g in goals) or 1
+    example_idf = {term: round(math.log(1 + n_examples / c), 4) for term, c in example_df.items()}
     return {"methods": methods, "method_idf": idf(methods), "goals": goals, "goal_idf": idf(goals),
+            "example_idf": example_idf,
             "cases": cases, "case_idf": idf(cases),
             "architectures": architectures, "implies": implies, "phrases": phrases, "vocabulary": vocabulary,
             "known_stems": sorted(known),
