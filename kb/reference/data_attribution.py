@@ -153,6 +153,28 @@ class Representers:
     weight: Tensor
 
 
+def _fit_l2_head(f: Tensor, target: Tensor, n_classes: int, lam: float, loss_fn) -> Tensor:
+    """``W (C, d)`` minimising ``1/n sum_i L(W f_i, y_i) + lam |W|²`` in float64: L-BFGS, then (for up to
+    2,000 parameters) Newton steps, because the representer decomposition is exact only at a stationary point."""
+    w = torch.zeros(n_classes * f.shape[1], dtype=torch.float64, requires_grad=True)
+    objective = lambda v: loss_fn(f @ v.view(n_classes, -1).T, target, reduction="sum") / len(f) + lam * v.pow(2).sum()  # noqa: E731
+    opt = torch.optim.LBFGS([w], lr=1, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = objective(w)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    v = w.detach()
+    for _ in range(3 if len(v) <= 2000 else 0):
+        g = torch.autograd.functional.jacobian(objective, v)
+        v = v - torch.linalg.solve(torch.autograd.functional.hessian(objective, v), g)
+    return v.view(n_classes, -1)
+
+
 def representer_points(
     train_features: Tensor,
     train_targets: Tensor,
@@ -169,7 +191,7 @@ def representer_points(
     ``W = sum_i alpha_i f_i^T`` with ``alpha_i = -1/(2 lam n) dL/do_i``, hence for any test features
     ``W f_t = sum_i alpha_i (f_i . f_t)``: training point ``i`` contributes
     ``alpha_ic (f_i . f_t)`` to class ``c``'s pre-activation (excitatory if positive). ``weight``:
-    a head already at such a stationary point; ``None`` fits one in float64 with L-BFGS. The
+    a head already at such a stationary point; ``None`` fits one in float64 (L-BFGS and Newton). The
     features are the network's penultimate activations.
 
     Examples
@@ -188,24 +210,12 @@ def representer_points(
     """
     f, ft = train_features.double(), test_features.double()
     n = len(f)
+    target = train_targets.double() if train_targets.is_floating_point() else train_targets
     if weight is None:
-        c = n_classes or (int(train_targets.max()) + 1 if not train_targets.is_floating_point() else train_targets.shape[1])
-        w = torch.zeros(c, f.shape[1], dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([w], lr=1, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15,
-                                line_search_fn="strong_wolfe")
-        target = train_targets.double() if train_targets.is_floating_point() else train_targets
-
-        def closure():
-            opt.zero_grad()
-            loss = loss_fn(f @ w.T, target, reduction="sum") / n + lam * w.pow(2).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        weight = w.detach()
+        c = n_classes or (int(target.max()) + 1 if not target.is_floating_point() else target.shape[1])
+        weight = _fit_l2_head(f, target, c, lam, loss_fn)
     weight = weight.double()
     out = (f @ weight.T).requires_grad_(True)
-    target = train_targets.double() if train_targets.is_floating_point() else train_targets
     grad_o, = torch.autograd.grad(loss_fn(out, target, reduction="sum"), out)  # dL_i/do_i, (n, C)
     alpha = -grad_o / (2 * lam * n)
     values = alpha[None] * (ft @ f.T)[..., None]

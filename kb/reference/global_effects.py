@@ -126,7 +126,9 @@ def h_statistic(
     ``H²_jk = sum_i [PD_jk(x_ij, x_ik) - PD_j(x_ij) - PD_k(x_ik)]² / sum_i PD_jk(x_ij, x_ik)²``;
     for one feature ``j`` against all others:
     ``H²_j = sum_i [f(x_i) - PD_j(x_ij) - PD_-j(x_i,-j)]² / sum_i f(x_i)²`` (``f`` centred).
-    0 when the pair (or the feature) enters additively; 1 when the joint effect is pure interaction.
+    0 when the pair (or the feature) enters additively; about 1 when the joint effect is pure
+    interaction (in a finite sample the main effects can correlate negatively with the interaction,
+    and H² then slightly exceeds 1).
     Each partial dependence is evaluated at every row's own values: ``n²`` model evaluations, so
     pass a subsample of a few hundred rows. Take the square root for Friedman's ``H``.
 
