@@ -13,18 +13,34 @@ __all__ = ["write_store", "Reader", "open_reader", "STORE_VERSION"]
 
 def _store_version() -> str:
     """The store format: a digest of the modules that decide what a build writes. A store or parse
-    cache written by other code is stale, so upgrading interp-kb rebuilds instead of misreading."""
+    cache written by other code is stale, so upgrading interp-kb rebuilds instead of misreading.
+
+    The modules are found, not listed: kb/build.py and every package module it imports, directly or
+    through others (a regex over the import lines, so reading stays cheap), plus the package's data.
+    Changing the query, the renderer or the server rebuilds nothing.
+    """
     import hashlib
+    import re
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
+    imports = re.compile(r"^\s*from \.(\w*) import ([\w, ()]+)", re.M)
+    seen, todo = set(), ["build"]
+    while todo:
+        name = todo.pop()
+        path = here / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        for module, names in imports.findall(path.read_text()):
+            todo.extend([module] if module else re.findall(r"\w+", names))
     h = hashlib.blake2b(digest_size=8)
-    # every module of the package and its data, not a hand-kept list that misses a new build module
-    # (the embedding table is represented by its small sha256 sidecar: hashing 8 MB on every import is slow)
-    for path in sorted([*here.glob("*.py"), *(p for p in here.glob("data/*") if p.suffix != ".sqlite")]):
+    # the embedding table is represented by its small sha256 sidecar: hashing 8 MB on every import is slow
+    data = [p for p in here.glob("data/*") if p.suffix != ".sqlite"]
+    for path in sorted([*(here / f"{n}.py" for n in seen), *data]):
         h.update(path.name.encode())
         h.update(path.read_bytes())
-    return "2-" + h.hexdigest()
+    return "3-" + h.hexdigest()
 
 
 STORE_VERSION = _store_version()
