@@ -113,8 +113,8 @@ def train_cbm(
     concept_loss = lambda r: F.binary_cross_entropy_with_logits(concept_net(inputs[r]), c[r])  # noqa: E731
     model.train()
     if mode == "joint":
-        _adam(model.parameters(), lambda r: F.cross_entropy(model(inputs[r]), labels[r]) + concept_weight * concept_loss(r),
-              n, n_steps, lr, batch_size, seed)
+        joint_loss = lambda r: F.cross_entropy(model(inputs[r]), labels[r]) + concept_weight * concept_loss(r)  # noqa: E731
+        _adam(model.parameters(), joint_loss, n, n_steps, lr, batch_size, seed)
     else:
         _adam(concept_net.parameters(), concept_loss, n, n_steps, lr, batch_size, seed)
         concept_net.eval()

@@ -7,6 +7,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.nn import functional as F
 
 from ._common import generator
@@ -68,7 +69,7 @@ def trak(
             proj = torch.randn(g_train.shape[1], proj_dim, generator=g, dtype=g_train.dtype) / proj_dim ** 0.5
             g_train, g_test = g_train @ proj, g_test @ proj
         with torch.no_grad():
-            out = model(train_inputs) if state is None else torch.func.functional_call(model, dict(state), (train_inputs,))
+            out = model(train_inputs) if state is None else functional_call(model, dict(state), (train_inputs,))
             q = 1 - out.softmax(-1).gather(1, train_targets[:, None]).squeeze(1)
         kernel = g_train.T @ g_train + damping * torch.eye(g_train.shape[1], dtype=g_train.dtype)
         scores += (g_test @ torch.linalg.pinv(kernel, hermitian=True) @ g_train.T * q).detach()
@@ -157,7 +158,10 @@ def _fit_l2_head(f: Tensor, target: Tensor, n_classes: int, lam: float, loss_fn)
     """``W (C, d)`` minimising ``1/n sum_i L(W f_i, y_i) + lam |W|²`` in float64: L-BFGS, then (for up to
     2,000 parameters) Newton steps, because the representer decomposition is exact only at a stationary point."""
     w = torch.zeros(n_classes * f.shape[1], dtype=torch.float64, requires_grad=True)
-    objective = lambda v: loss_fn(f @ v.view(n_classes, -1).T, target, reduction="sum") / len(f) + lam * v.pow(2).sum()  # noqa: E731
+
+    def objective(v):
+        return loss_fn(f @ v.view(n_classes, -1).T, target, reduction="sum") / len(f) + lam * v.pow(2).sum()
+
     opt = torch.optim.LBFGS([w], lr=1, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15,
                             line_search_fn="strong_wolfe")
 

@@ -166,7 +166,8 @@ def mode_connectivity(
     with torch.no_grad():
         line = torch.stack([_loss_at(model_a, {k: (1 - t) * a[k] + t * b[k] for k in a}, inputs, targets, loss_fn)
                             for t in ts.tolist()])
-        curve = torch.stack([_loss_at(model_a, _bezier(a, b, control, t), inputs, targets, loss_fn) for t in ts.tolist()])
+        curve = torch.stack([_loss_at(model_a, _bezier(a, b, control, t), inputs, targets, loss_fn)
+                             for t in ts.tolist()])
     ends = (1 - ts) * line[0] + ts * line[-1]
     return ModeConnectivity(ts, line, curve, float((line - ends).max()), float((curve - ends).max()), control)
 
