@@ -9,24 +9,27 @@ mkdir -p "$WORK"
 PY=${PY:-python3}
 # group name | pip requirements (pinned versions that install together with torch 2.13.0 on Python 3.11)
 LIBGROUPS=(
-  "tabular|shap==0.51.0 lime==0.2.0.1 interpret==0.7.8 imodels==3.0.4 PyALE==1.2.0 six"
-  "alibi|alibi==0.9.6"
-  "data|traker==0.3.2 devinterp==2.0.1 loss-landscapes==3.0.6 tensorboard==2.21.0"
-  "quantus|quantus==0.6.0"
-  "lens|transformer_lens==3.2.1 sae-lens==6.54.12 nnsight==0.8.1 neuronpedia==1.2.1"
-  "circuit|circuit-tracer==0.5.0"
-  "pyvene|pyvene==0.1.8"
-  "saebench|sae-bench==0.6.0"
+  "tabular|torch==2.13.0|shap==0.51.0 lime==0.2.0.1 interpret==0.7.8 imodels==3.0.4 PyALE==1.2.0 six"
+  "alibi|torch==2.13.0|alibi==0.9.6 click"
+  "data|torch==2.13.0|traker==0.3.2 devinterp==2.0.1 loss-landscapes==3.0.6 tensorboard==2.21.0"
+  "quantus|torch==2.13.0|quantus==0.6.0"
+  "lens|torch==2.13.0|transformer_lens==3.2.1 sae-lens==6.54.12 nnsight==0.8.1 neuronpedia==1.2.1"
+  "circuit|torch==2.13.0|circuit-tracer==0.5.0"
+  "pyvene|torch==2.13.0|pyvene==0.1.8"
+  "saebench|torch==2.13.0|sae-bench==0.6.0"
+  # libraries that import torchvision: PyPI's torchvision does not load beside the CPU torch 2.13.0
+  # wheel, so this group uses the torch/torchvision pair that lies on these machines' disk
+  "vision|torch==2.14.1 torchvision==0.29.1|zennit==0.5.1 torch-lucent==0.1.8 grad-cam==1.5.7 torchray==1.0.0.2 inseq==0.7.1"
 )
 status=0
 summary="$WORK/summary.txt"; : > "$summary"
 for group in "${LIBGROUPS[@]}"; do
-  name=${group%%|*}; reqs=${group#*|}
+  name=${group%%|*}; rest=${group#*|}; torchspec=${rest%%|*}; reqs=${rest#*|}
   venv="$WORK/$name"
   if [ ! -x "$venv/bin/python" ]; then
     "$PY" -m venv "$venv"
     # torch pinned in the same command: an unpinned torch pulls a multi-GB CUDA build
-    if ! "$venv/bin/pip" install -q "torch==2.13.0" pyyaml $reqs >"$venv.install.log" 2>&1; then
+    if ! "$venv/bin/pip" install -q $torchspec pyyaml $reqs >"$venv.install.log" 2>&1; then
       echo "$name: install failed (see $venv.install.log): $(tail -1 "$venv.install.log")" | tee -a "$summary"
       continue
     fi

@@ -95,9 +95,12 @@ def resolve(name: str) -> str | None:
         if hasattr(obj, attr):
             obj = getattr(obj, attr)
             continue
+        module = ".".join(parts[:i + 1])
         try:
-            obj = importlib.import_module(".".join(parts[:i + 1]))
-        except ModuleNotFoundError:
+            obj = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and not module.startswith(exc.name):  # the module exists; a dependency of it does not
+                return f"importing {module} failed: {exc}"
             return f"{'.'.join(parts[:i])} has no attribute {attr!r}"
         except Exception as exc:
             return f"importing {'.'.join(parts[:i + 1])} failed: {type(exc).__name__}: {exc}"
