@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PIP     := $(BIN)/pip install -q -c constraints.txt
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test install validate bench wheel clean
+.PHONY: run test install validate bench wheel clean apicheck
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 	$(BIN)/kb build --no-progress
 	# two workers (CI has two cores); whole files per worker so module fixtures train once
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# every library API name the records give resolves in that library (one venv per compatible group)
+apicheck: $(STAMP)
+	tools/apicheck.sh .apicheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
