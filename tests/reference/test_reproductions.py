@@ -176,3 +176,56 @@ def test_every_module_backs_a_case_study_and_a_test():
         assert callable(module.run) and callable(module.figure) and isinstance(module.QUICK, dict)
         assert path != "tests/reference/test_reproductions.py" or func in here
     assert len(cases) >= 10
+
+
+def test_cli_lists_and_runs_a_reproduction(tmp_path):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["--root", str(ROOT), "reproduce", "--list", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    cases = {row["case"] for row in json.loads(listed.stdout)}
+    assert len(cases) >= 10 and "double-descent-random-features" in cases
+    out = runner.invoke(cli, ["--root", str(ROOT), "reproduce", "case_study:double-descent-random-features",
+                              "--out", str(tmp_path), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert result["passed"] and result["case"] == "double-descent-random-features"
+    assert (tmp_path / "double-descent-random-features.png").is_file()
+    text = runner.invoke(cli, ["--root", str(ROOT), "reproduce", "double-descent-random-features", "--out", str(tmp_path)])
+    assert text.exit_code == 0 and "REPRODUCED" in text.stdout and "claimed (tolerance)" in text.stdout
+    missing = runner.invoke(cli, ["--root", str(ROOT), "reproduce", "case_study:imagenet-texture-bias"])
+    assert missing.exit_code != 0 and "no runnable reproduction" in missing.output
+
+
+def test_cli_without_the_reference_extra_says_how_to_install(monkeypatch):
+    import sys
+
+    from click.testing import CliRunner
+
+    import kb.reference
+    from kb.cli import cli
+
+    monkeypatch.delattr(kb.reference, "demo", raising=False)
+    monkeypatch.setitem(sys.modules, "kb.reference.demo", None)  # as if torch/matplotlib were absent
+    out = CliRunner().invoke(cli, ["--root", str(ROOT), "reproduce", "induction-heads"])
+    assert out.exit_code != 0
+    assert "kb reproduce needs the reference extra" in out.output and "pip install 'interp-kb[reference]'" in out.output
+
+
+@pytest.mark.parametrize("run, code", [("kb.reference.reproductions.nope:run", "reproduction-missing"),
+                                       ("os:system", None)])
+def test_validate_checks_reproduction_run_without_importing(minimal, run, code):
+    from kb.api import KnowledgeBase
+
+    path = minimal / "content" / "case_study" / "ig-demo.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + f"reproduction:\n  test: tests/x.py::test_x\n  shows: s.\n"
+                    f"  run: {run}\n", encoding="utf-8")
+    report = KnowledgeBase(minimal, auto_build=False).validate()
+    messages = [p.message for p in report.errors]
+    if code is None:  # refused by the schema: only kb.reference.reproductions.<module>:run
+        assert any("kb.reference.reproductions" in m for m in messages), messages
+    else:
+        assert any(p.code == code and "reproduction.run" in p.message and "nope" in p.message for p in report.errors)
