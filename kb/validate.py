@@ -195,15 +195,15 @@ def reference_docstring_citations(content: Content) -> Iterator[Problem]:
     if content.root is None or content.root.resolve() != package.parent.parent:
         return
     keys = {p.id for p in content.papers}
-    for module in sorted(package.glob("*.py")):
+    for module in sorted(package.rglob("*.py")):  # subpackages too (kb.reference.reproductions)
         for key, offset in find_citations(module.read_text(encoding="utf-8")):
             if key not in keys:
-                yield Problem("unknown-citekey", f"kb/reference/{module.name}", offset + 1, None,
+                yield Problem("unknown-citekey", f"kb/reference/{module.relative_to(package).as_posix()}", offset + 1, None,
                               f"docstring cites {key!r}, which is not in bib/*.bib")
 
 
 # Fields rendered as code (fenced blocks or code spans), where markup is shown, never run.
-_CODE_FIELDS = {"example", "quick_start", "install", "code", "api", "check", "reference", "file", "test"}
+_CODE_FIELDS = {"example", "quick_start", "install", "code", "api", "check", "reference", "file", "test", "run"}
 
 
 def _strings(value, loc=()):
