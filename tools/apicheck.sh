@@ -34,6 +34,11 @@ for group in "${LIBGROUPS[@]}"; do
       continue
     fi
   fi
+  if [ "$torchspec" = "torch==2.13.0" ]; then
+    # a dependency may pull PyPI's torchvision, which cannot load beside the CPU torch 2.13.0 wheel and
+    # then breaks transformers' imports; nothing in these groups needs it
+    "$venv/bin/pip" uninstall -y -q torchvision >/dev/null 2>&1 || true
+  fi
   pkgs=$(echo "$reqs" | tr ' ' '\n' | sed 's/==.*//' | paste -sd, -)
   echo "== $name ($pkgs)" | tee -a "$summary"
   "$venv/bin/python" tools/check_api_names.py --packages "$pkgs" 2>/dev/null | tee -a "$summary" || status=1
