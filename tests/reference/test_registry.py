@@ -45,6 +45,8 @@ def test_public_names_are_exported():
 
 
 def test_only_demo_imports_matplotlib():
-    for path in REFERENCE_DIR.glob("*.py"):
-        if path.name != "demo.py":
+    # the reproductions draw their figures through reproductions/_base.py, which imports it lazily
+    allowed = {"demo.py", "reproductions/_base.py"}
+    for path in REFERENCE_DIR.rglob("*.py"):
+        if path.relative_to(REFERENCE_DIR).as_posix() not in allowed:
             assert "matplotlib" not in path.read_text(), path.name
