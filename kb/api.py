@@ -134,8 +134,11 @@ class KnowledgeBase:
         now = time.monotonic()
         if self._store_dir is not None and now - self._checked_at < self.STALENESS_INTERVAL:
             return self._store_dir
-        self._checked_at = now
-        if self.auto_build and is_stale(self.layout):
+        stale = self.auto_build and is_stale(self.layout)
+        # the interval runs from the end of the check: on a large tree the check itself can take
+        # longer than the interval, and one command should not pay for it twice
+        self._checked_at = time.monotonic()
+        if stale:
             try:
                 self.build()
             except KBError as exc:

@@ -251,10 +251,13 @@ def build_query_model(records: list[dict]) -> QueryModel:
                 example_df[term] = example_df.get(term, 0) + 1
     n_examples = sum(len(g["examples"]) for g in goals) or 1
     example_idf = {term: round(math.log(1 + n_examples / c), 4) for term, c in example_df.items()}
+    introducing = {m.get("introduced_by") for m in by_kind.get("method", [])}
     return {"methods": methods, "method_idf": idf(methods), "goals": goals, "goal_idf": idf(goals),
             "example_idf": example_idf,
             "cases": cases, "case_idf": idf(cases),
             "architectures": architectures, "implies": implies, "phrases": phrases, "vocabulary": vocabulary,
             "known_stems": sorted(known),
             "subject_words": {"exact": sorted(subject), "stems": sorted({stem(w) for w in SUBJECT_WORDS})},
-            "papers": {r["id"]: {"citation": r.get("citation"), "link": r.get("link")} for r in by_kind.get("paper", [])}}
+            # only the papers an answer shows: each method's introducing paper
+            "papers": {r["id"]: {"citation": r.get("citation"), "link": r.get("link")} for r in by_kind.get("paper", [])
+                       if r["id"] in introducing}}
