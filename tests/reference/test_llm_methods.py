@@ -210,3 +210,26 @@ def test_autointerp_scores_a_planted_token_unit_high_and_noise_low():
     res = automated_interpretability(tokens[:200], acts[:200], excerpts(tokens), excerpts(acts))
     assert res.simulation[0] > 0.7 and abs(float(res.simulation[1])) < 0.2
     assert float(res.detection[0]) == 1.0 and float(res.detection[1]) < 0.8
+
+
+# --- hooks never outlive a call -------------------------------------------------------------------------
+
+def test_hooks_are_removed_after_an_exception(induction_mlp, induction_transcoders, no_hooks):
+    from kb.reference.attribution_graph import attribution_graph
+    from kb.reference.sae_eval import spliced_loss
+    model, tokens = induction_mlp.model, induction_mlp.inputs[:4]
+
+    def boom(*_):
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        attribution_graph(model, tokens[0], induction_transcoders[1], [(12, 3)], frozen_edits={"blocks.1.attn.pattern": boom})
+    with pytest.raises(RuntimeError):  # a mapping of the wrong size fails inside the hook
+        patchscope(model, tokens, "blocks.0", 3, tokens, "blocks.0", 3, mapping=lambda h: h[:, :5])
+    with pytest.raises(ValueError):
+        spliced_loss(model, tokens, "blocks.0", induction_transcoders[0][0], boom)
+    with pytest.raises(ValueError):
+        causal_scrubbing(model, tokens, boom, unimportant=[("blocks.0.mlp", None)])
+    with pytest.raises(IndexError):
+        function_vector(model, tokens, tokens, torch.zeros(4, dtype=torch.long), [("blocks.0.attn.head_out", 5)])
+    assert no_hooks(model)
