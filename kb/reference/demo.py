@@ -1933,7 +1933,8 @@ def _run_dla(out_dir, cache):
     input. The two layer-2 induction heads contribute {float(total[4]):.2f} and {float(total[5]):.2f}; MLP 2 adds
     {float(total[6]):.2f}, the layer-1 heads {float(total[1]):.2f} and {float(total[2]):.2f}, the embedding
     {float(total[0]):.2f}. The contributions add up to the logit difference to within {worst:.1e}. DLA sees only the
-    last step: the layer-1 heads matter through the layer-2 heads' queries and keys, which a direct effect cannot show."""
+    last step: whatever earlier components do for the layer-2 heads, through their queries, keys or values, is
+    credited to those heads, so a small direct effect does not mean a component is unimportant."""
     return _result(fig, out_dir, "direct-logit-attribution", reading,
                    {"logit_diff": diff, "l2_head0": float(total[4]), "l2_head1": float(total[5]), "mlp2": float(total[6]),
                     "max_sum_error": worst})
