@@ -50,7 +50,7 @@ def test_graph_recovers_the_induction_circuit(setup):
     the current token, and it runs through the layer-2 induction heads: removing their (frozen) attention
     removes it, removing layer-1 attention barely changes it (measured: mean edge 4.47; 0.04 without
     layer-2 attention, 2.3 and 2.2 without either layer-2 head alone, 4.80 without layer-1 attention).
-    The previous-token step of induction acts through layer-2 queries and keys, which the graph freezes."""
+    How the heads find that token (their queries and keys) is frozen, so the graph cannot show it."""
     model, clt, seq, logits, g = setup
     logit_rows = g.index("logit")
     copied = [g.nodes.index(("token", p - HALF + 1, t)) for p, t in logits]
