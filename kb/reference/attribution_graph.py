@@ -135,8 +135,10 @@ def attribution_graph(
     values[tgt], const[tgt] = value.detach(), constant
     acts = torch.zeros(n)
     acts[t_len:t_len + len(active)] = torch.tensor([float(feats[l][p, i]) for l, p, i in active])
-    if not frozen_edits:  # the local model must reproduce the clean logits
-        assert torch.allclose(values[n - len(logits):], torch.stack([out[0, p, t] for p, t in logits]), atol=1e-4)
+    clean_logits = torch.stack([out[0, p, t] for p, t in logits])
+    if not frozen_edits and not torch.allclose(values[n - len(logits):], clean_logits, atol=1e-4):
+        raise RuntimeError("the local replacement model does not reproduce the model's logits: are all attention "
+                           "patterns and normalisation scales in `freeze`, and every MLP in `mlps`?")
     return AttributionGraph(nodes, adjacency, values, const, acts)
 
 
