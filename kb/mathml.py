@@ -124,9 +124,32 @@ def _text(value: str) -> str:
     return "".join(c if (c.isascii() and c.isalnum()) or c == " " else f"&#x{ord(c):X};" for c in value)
 
 
+_PRIMES = {"\u2032", "\u2033", "\u2034", "'"}
+
+
+def _prime(element) -> str | None:
+    """The prime of ``x'`` (a script that is only primes), or None."""
+    children = list(element)
+    text = html.unescape(children[-1].text or "").strip() if children else ""
+    return text if text and set(text) <= _PRIMES and not len(children[-1]) else None
+
+
 def _write(element, out: list[str], unknown: list[str]) -> None:
     tag = element.tag.rsplit("}", 1)[-1]
     text = element.text or ""
+    # x' is a prime beside x, not a raised script: the glyph is already raised (as TeX draws it)
+    prime = _prime(element) if tag in ("msup", "msubsup") else None
+    if prime is not None:
+        children = list(element)
+        out.append("<msub><mrow>" if tag == "msubsup" else "<mrow>")
+        _write(children[0], out, unknown)
+        out.append(f'<mi mathvariant="normal">{_text(prime)}</mi></mrow>')
+        if tag == "msubsup":
+            _write(children[1], out, unknown)
+            out.append("</msub>")
+        if element.tail:
+            out.append(_text(element.tail))
+        return
     if text and _COMMAND.fullmatch(html.unescape(text).strip()) and text.strip() not in _SYMBOLS:
         unknown.append(text.strip())
     if tag in MATHML_TAGS:

@@ -101,6 +101,7 @@ class Renderer:
     fmt: str
     env: object = None
     pages: dict[str, str] = field(default_factory=dict)  # stem -> template (every page written)
+    figures: dict[str, Path] = field(default_factory=dict)  # ref -> its figure (find_figures)
 
     @property
     def ext(self) -> str:
@@ -295,9 +296,88 @@ class Renderer:
             nodes.append(node(x, y, other, ""))
         nodes.append(node(cx, cy, ref, "center"))
         svg = (f'<div class="diagram"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-               f'role="img" aria-label="Neighbourhood of {escape(self.site.name(ref))}">'
+               f'role="group" aria-label="Neighbourhood of {escape(self.site.name(ref))}">'
                + "".join(lines) + "".join(nodes) + "</svg></div>")
         return _markup()(svg)
+
+
+    def figure(self, page: str, ref: str):
+        """The record's figure (``figures/<kind>/<id>.png``, see :func:`find_figures`) as a captioned
+        ``<figure>``, or "" when it has none. The caption comes from the JSON beside the image (what
+        ``kb run --format json`` or ``kb reproduce --format json`` printed) and is escaped text."""
+        from html import escape
+
+        path = self.figures.get(ref)
+        if path is None:
+            return _markup()("")
+        kind, ident = ref.split(":", 1)
+        info = _figure_info(path.with_suffix(".json"))
+        name = self.site.name(ref)
+        if kind == "method":
+            command, alt = f"kb run {ident}", f"{name} on its demo model"
+            words = [str(info.get("reading") or "")]
+        else:
+            command, alt = f"kb reproduce {ident}", f"{name}: the finding reproduced at small scale"
+            measured = info.get("measured") if isinstance(info.get("measured"), dict) else {}
+            head = info.get("headline")
+            words = [f"Claim: {info['claim']}" if info.get("claim") else "",
+                     f"Measured: {head} = {measured[head]}" if head in measured else "",
+                     {True: "(reproduced)", False: "(not reproduced)"}.get(info.get("passed"), ""),
+                     str(info.get("tolerance") or "")]
+        caption = " ".join(w.strip() for w in words if w and str(w).strip())
+        src = _relative(posixpath.dirname(page) or ".", f"figures/{kind}/{ident}{path.suffix}")
+        html = (f'<figure class="kb-figure"><img src="{escape(src)}" alt="{escape(alt)}" loading="lazy">'
+                f'<figcaption>{escape(caption[:1200])}{" " if caption else ""}Made by <code>{escape(command)}</code>.'
+                "</figcaption></figure>")
+        return _markup()(html)
+
+    def diagram_source(self, ref: str):
+        """The Mermaid source of the neighbourhood, folded away under the drawing (HTML site)."""
+        from html import escape
+
+        graph = self.diagram(ref)
+        if not graph:
+            return _markup()("")
+        return _markup()(f'<details class="source"><summary>Mermaid source (as <code>kb graph --around '
+                         f'{escape(ref)} --format mermaid</code> prints it)</summary><pre><code>{escape(graph)}'
+                         "</code></pre></details>")
+
+
+FIGURE_KINDS = ("method", "case_study")
+FIGURE_TYPES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def find_figures(folder: Path | None, refs) -> dict[str, Path]:
+    """``{ref: image}`` for each record of ``refs`` with an image at ``folder/<kind>/<id>.<png|jpg|webp>``.
+
+    The convention the figure makers follow: ``kb run METHOD --out figures/method`` writes
+    ``figures/method/METHOD.png`` (its ``--format json`` answer, saved as ``METHOD.json`` beside it,
+    becomes the caption); ``kb reproduce CASE`` writes ``figures/case_study/CASE.png`` likewise.
+    """
+    found: dict[str, Path] = {}
+    if folder is None or not Path(folder).is_dir():
+        return found
+    for ref in refs:
+        kind, ident = ref.split(":", 1)
+        if kind not in FIGURE_KINDS or not is_slug(ident):
+            continue
+        for ext in FIGURE_TYPES:
+            path = Path(folder) / kind / f"{ident}{ext}"
+            if path.is_file() and not path.is_symlink():
+                found[ref] = path
+                break
+    return found
+
+
+def _figure_info(path: Path) -> dict:
+    """The JSON beside a figure, or {} when it is missing, too large or not a JSON object."""
+    try:
+        if not path.is_file() or path.stat().st_size > 256_000:
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 # -- the environment -------------------------------------------------------------------------------
@@ -330,10 +410,15 @@ def _math(tex: str, display: bool) -> str:
     """A ``$…$`` span as MathML (kb.mathml: allow-listed, text as character references); TeX that
     does not convert stays visible as code (``kb validate`` reports it)."""
     try:
-        # in a span: Python-Markdown reads a line that starts with <math> as a raw HTML block
-        return f'<span class="math">{to_mathml(tex, display)}</span>'
+        mathml = to_mathml(tex, display)
     except MathError:
         return code_span(tex)
+    # in a span: Python-Markdown reads a line that starts with <math> as a raw HTML block; a display
+    # formula's span scrolls sideways on a small screen, so it takes keyboard focus (to scroll it)
+    if display:
+        return f'<span class="math display" tabindex="0">{mathml}</span>'
+    return f'<span class="math">{mathml}</span>'
+
 
 
 def _code_span(text):
@@ -382,6 +467,8 @@ def _page_context(r: Renderer, page: str) -> dict:
         "paper": site.papers.get,
         "diagram": r.diagram,
         "diagram_svg": lambda ref: r.diagram_svg(page, ref),
+        "diagram_source": r.diagram_source,
+        "figure": lambda ref: r.figure(page, ref),
         "has_page": lambda target: r.stem(target) is not None,
         "short_name": lambda ref: _short_name(site, ref),
         "notebook_url": lambda ident: posixpath.relpath(f"tutorial/{ident}.ipynb", posixpath.dirname(page) or "."),
@@ -447,10 +534,11 @@ def _family_order(site: Site, records: list[dict]) -> list[str]:
 
 
 def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Progress | None = None,
-                templates: Path = TEMPLATES) -> dict:
+                templates: Path = TEMPLATES, figures: Path | None = None) -> dict:
     """Write the handbook of ``site`` into ``out``; return ``{"pages", "files", "seconds", "out"}``.
 
     ``out`` is emptied of a previous render first (only files this function writes are there after).
+    ``figures``: a folder of method and case-study figures (:func:`find_figures`), shown on their pages.
     """
     if fmt not in FORMATS:
         raise KBError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
@@ -475,6 +563,12 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
     _clear(out)
     docs.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("kb render output; `kb render` may replace everything it wrote here\n")
+    r.figures = find_figures(figures, [ref for _, (ref, _) in record_pages.items()])
+    for ref, path in sorted(r.figures.items()):
+        kind, ident = ref.split(":", 1)
+        target = safe_child(safe_child(docs, "figures"), kind)
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, safe_child(target, ident + path.suffix))
 
     converter = None
     layout = None
@@ -503,7 +597,8 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
             _write(docs, stem + ".md", text)
         else:
             converter.reset()
-            body = sanitise_html(converter.convert(text))
+            # a code block scrolls sideways: it takes keyboard focus so it can be scrolled without a mouse
+            body = sanitise_html(converter.convert(text)).replace("<pre>", '<pre tabindex="0">')
             html = layout.render(content=_markup()(body), title=title, page=stem, root=r.root(stem),
                                  url=lambda target, anchor=None, _s=stem: r.url(_s, target, anchor),
                                  has_page=lambda target: r.stem(target) is not None)
@@ -544,10 +639,10 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
 _SVG_TAGS = {"svg", "g", "rect", "line", "text", "title"}
 _ATTRIBUTES = {
     **{tag: set(MATHML_ATTRIBUTES) | {"xmlns"} for tag in MATHML_TAGS},
-    "*": {"id", "class", "title", "lang"},
-    "a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "ol": {"start"},
+    "*": {"id", "class", "title", "lang"}, "span": {"tabindex"},
+    "a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height", "loading"}, "ol": {"start"},
     "th": {"style", "align"}, "td": {"style", "align"}, "code": {"class"},
-    "svg": {"xmlns", "viewbox", "role", "aria-label"}, "rect": {"x", "y", "width", "height", "rx"},
+    "svg": {"xmlns", "viewBox", "role", "aria-label"}, "rect": {"x", "y", "width", "height", "rx"},
     "line": {"x1", "y1", "x2", "y2"}, "text": {"x", "y"},
 }
 
@@ -593,7 +688,7 @@ def _clear(out: Path) -> None:
         raise KBError(f"{out} exists and is not a folder")
     if not (out / MARKER).is_file() and any(out.iterdir()):
         raise KBError(f"{out} is not empty and holds no earlier render; choose a new or empty --out folder")
-    for name in ("docs", "static", "mkdocs.yml", "search-index.json", "search-index.js", *KINDS,
+    for name in ("docs", "static", "figures", "mkdocs.yml", "search-index.json", "search-index.js", *KINDS,
                  *(stem + ext for stem, _ in SECTIONS for ext in (".md", ".html"))):
         target = safe_child(out, name)
         if target.is_dir() and not target.is_symlink():
@@ -613,7 +708,7 @@ def render_handbook(layout, out: str | Path, fmt: str = "markdown", progress: Pr
 
     started = time.perf_counter()
     compiled = compile_content(layout)
-    summary = render_site(site_from_compiled(compiled), out, fmt, progress)
+    summary = render_site(site_from_compiled(compiled), out, fmt, progress, figures=layout.root / "figures")
     summary["errors"] = len(compiled.report.errors)
     summary["seconds"] = round(time.perf_counter() - started, 3)  # compiling the content included
     return summary

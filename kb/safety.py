@@ -56,6 +56,9 @@ _BLOCK_START = re.compile(r"[ ]{0,3}(?:[#><|]|```|~~~|[*+-][ \t]|\d+[.)][ \t]|=+
                           r"|[ ]{4}|\t|[ \t]*$")
 
 
+_TABLE_RULE = re.compile(r"(?m)^(?=[^\n]*\|)(?=[^\n]*-)[ \t|:-]+$")  # |---|:--| under a table's header
+
+
 def _span_ok(span: str) -> bool:
     lines = span.split("\n")
     if len(lines) == 1:
@@ -82,7 +85,17 @@ def split_code(text: str) -> Iterator[tuple[bool, int, str]]:
             if not m:
                 break
             start = m.start("ticks")
-            if _span_ok(m.group(0)[start - m.start():]):
+            if "``" in text[i:start]:
+                # an unpaired run of two or more backticks: Python-Markdown may pair a shorter part of it
+                # with a later backtick, so where code starts after it is uncertain: the rest is prose
+                break
+            span = m.group(0)[start - m.start():]
+            # a table row ends at its line (and every line of a table's block is a row): a span that
+            # starts in a block with a table's separator row before it cannot wrap onto the next line
+            block = max(text.rfind("\n\n", 0, start), 0)
+            in_row = "\n" in span and ("|" in text[text.rfind("\n", 0, start) + 1:start]
+                                       or _TABLE_RULE.search(text, block, start) is not None)
+            if not in_row and _span_ok(span):
                 out.append((start, m.end()))
                 i = m.end()
             else:  # not code, and Markdown pairs the same runs: all of it is prose, look again after it

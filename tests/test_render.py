@@ -123,6 +123,11 @@ def test_record_page_shows_fields_links_papers_and_diagram(rendered):
         assert needed in text, needed
     # the [[concept:gradient]] link in the body became a link to the page
     assert "[Gradient](../concept/gradient.md)" in text
+    # the HTML site draws the neighbourhood as SVG (its viewBox survives the sanitiser, so it scales),
+    # the Mermaid source folded away beneath it
+    page = (rendered["html"] / "method" / "integrated-gradients.html").read_text()
+    assert re.search(r'<div class="diagram"><svg [^>]*viewBox="0 0 900 \d+"', page)
+    assert '<details class="source"><summary>Mermaid source' in page and "flowchart LR" in page
 
 
 def test_method_page_shows_reference_signature_read_with_ast(rendered):
@@ -253,6 +258,42 @@ def test_formulas_are_mathml_in_both_outputs(rendered):
         text = _prose_outside_code(page, fmt)
         assert not RAW_MATH.search(text), RAW_MATH.search(text)
         assert "costs $5" in text  # an escaped dollar is a dollar
+
+
+# a 1x1 PNG: what `kb run` and `kb reproduce` write is a figure at figures/<kind>/<id>.png
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+
+
+def test_method_and_case_study_pages_show_their_figures(site, tmp_path):
+    figures = tmp_path / "figures"
+    (figures / "method").mkdir(parents=True)
+    (figures / "case_study").mkdir()
+    (figures / "method" / "integrated-gradients.png").write_bytes(PNG)
+    (figures / "method" / "integrated-gradients.json").write_text(json.dumps(
+        {"method": "integrated-gradients", "reading": f"69% of the mass is on the shape {XSS}."}))
+    (figures / "case_study" / "ig-demo.png").write_bytes(PNG)
+    (figures / "case_study" / "ig-demo.json").write_text(json.dumps(
+        {"claim": "Attributions add up.", "measured": {"gap": 0.001}, "headline": "gap", "passed": True}))
+    (figures / "method" / "saliency-maps.json").write_text("{not json")  # no image: no figure, no error
+    for fmt in ("markdown", "html"):
+        out = tmp_path / fmt
+        render_site(site, out, fmt, figures=figures)
+        base, ext = pages(out, fmt), ".md" if fmt == "markdown" else ".html"
+        method = (base / "method" / f"integrated-gradients{ext}").read_text()
+        assert '<img src="../figures/method/integrated-gradients.png"' in method
+        assert "69% of the mass is on the shape &lt;script&gt;" in method and XSS not in method
+        assert "<code>kb run integrated-gradients</code>" in method
+        case = (base / "case_study" / f"ig-demo{ext}").read_text()
+        assert "Reproduced here" in case and "Claim: Attributions add up. Measured: gap = 0.001 (reproduced)" in case
+        assert "<code>kb reproduce ig-demo</code>" in case
+        assert (base / "figures" / "method" / "integrated-gradients.png").read_bytes() == PNG
+        assert "<figure" not in (base / "method" / f"saliency-maps{ext}").read_text()
+        assert check_rendered(out) == []
+    # without figures nothing is shown, and a re-render removes the copies
+    render_site(site, tmp_path / "html", "html")
+    assert not (tmp_path / "html" / "figures").exists()
+    assert "<figure" not in (tmp_path / "html" / "method" / "integrated-gradients.html").read_text()
 
 
 def test_record_text_is_escaped_in_html(rendered):
@@ -387,89 +428,17 @@ def test_render_imports_neither_torch_nor_kb_reference(tree, tmp_path):
 
 
 # -- the HTML site's search, in a real browser ------------------------------------------------------------
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
-
-
-def _chromium() -> str | None:
-    return next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome")) if p), None)
-
-
-class DevTools:
-    """The smallest Chrome DevTools Protocol client: send a command, wait for its answer."""
-
-    def __init__(self, ws_url: str):
-        import websocket
-
-        self.ws = websocket.create_connection(ws_url, timeout=20, suppress_origin=True)
-        self.next_id = 0
-
-    def call(self, method: str, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.next_id:
-                if "error" in msg:
-                    raise RuntimeError(msg["error"])
-                return msg["result"]
-
-    def js(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 45.0):  # generous: CI shares 2 cores
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.js(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {expression}")
-
-
-def test_html_search_box_finds_and_follows_a_record(rendered, tmp_path):
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package)")
-    pytest.importorskip("websocket", reason="websocket-client is a test dependency (pip install -e '.[test]')")
-    import urllib.request
-
+def test_html_search_box_finds_and_follows_a_record(rendered, chromium):
+    tools = chromium.page
     index = (rendered["html"] / "index.html").resolve()
-    profile = tmp_path / "profile"
-    # its own session, so the browser's helper processes can be ended with it (by its process group)
-    proc = subprocess.Popen([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert proc.poll() is None and time.monotonic() < deadline, "chromium did not start"
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-        page = next(t for t in targets if t["type"] == "page")
-        tools = DevTools(page["webSocketDebuggerUrl"])
-        tools.call("Page.enable")
-        tools.call("Page.navigate", url=index.as_uri())
-        tools.wait_for("document.readyState === 'complete' && !!document.getElementById('search-input')")
-        # type into the search box as a user would: focus it and insert text (fires input events)
-        tools.js("document.getElementById('search-input').focus()")
-        tools.call("Input.insertText", text="integrated grad")
-        first = tools.wait_for("(document.querySelector('#search-results a') || {}).href")
-        assert first.endswith("/method/integrated-gradients.html")
-        assert tools.js("document.getElementById('search-results').hidden") is False
-        tools.js("document.querySelector('#search-results a').click()")
-        tools.wait_for("location.href.endsWith('/method/integrated-gradients.html') && document.readyState === 'complete'")
-        assert tools.js("document.querySelector('h1').textContent") == "Integrated Gradients"
-        tools.ws.close()
-    finally:
-        import signal
-
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    tools.open(index.as_uri())
+    tools.wait_for("!!document.getElementById('search-input')")
+    # type into the search box as a user would: focus it and insert text (fires input events)
+    tools.js("document.getElementById('search-input').focus()")
+    tools.call("Input.insertText", text="integrated grad")
+    first = tools.wait_for("(document.querySelector('#search-results a') || {}).href")
+    assert first.endswith("/method/integrated-gradients.html")
+    assert tools.js("document.getElementById('search-results').hidden") is False
+    tools.js("document.querySelector('#search-results a').click()")
+    tools.wait_for("location.href.endsWith('/method/integrated-gradients.html') && document.readyState === 'complete'")
+    assert tools.js("document.querySelector('h1').textContent") == "Integrated Gradients"

@@ -74,7 +74,7 @@ class _Active(HTMLParser):
                 or (tag == "meta" and (set(a) <= {"charset"} or a.get("name") == "viewport"
                                        or a.get("http-equiv") == "Content-Security-Policy"))
                 or (tag == "link" and a.get("rel") == "stylesheet" and a.get("href", "").endswith("static/kb.css"))
-                or (tag == "form" and set(a) == {"class", "role"}))
+                or (tag == "form" and set(a) <= {"class", "role", "autocomplete"}))
             if not ours:
                 self.found.append(f"<{tag}>")
 
