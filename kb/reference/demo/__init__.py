@@ -17,12 +17,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from . import (alignment, attention, attribution, blackbox, cam, circuit_discovery, circuits,  # noqa: E402
+from .. import (alignment, attention, attribution, blackbox, cam, circuit_discovery, circuits,  # noqa: E402
                counterfactual, dissection, dynamics, editing, embedding, influence, lens, mdl, models, patching,
                probes, sae, shapley, similarity, visualization)
-from .lrp import lrp as _lrp  # noqa: E402  (the package re-exports the function under the module's name)
-from .tcav import tcav as _tcav  # noqa: E402
-from . import evaluation, perturbation  # noqa: E402  (checks on your own model; meaningful perturbation)
+from ..lrp import lrp as _lrp  # noqa: E402  (the package re-exports the function under the module's name)
+from ..tcav import tcav as _tcav  # noqa: E402
+from .. import evaluation, perturbation  # noqa: E402  (checks on your own model; meaningful perturbation)
 
 __all__ = ["Runner", "RUNNABLE", "list_runnable", "run_method", "demo_model"]
 
@@ -1565,7 +1565,7 @@ def _run_infidelity(out_dir, cache):
 def _run_meaningful(out_dir, cache):
     demo = demo_model("shapes-cnn", cache)
     xs, ys = _one_per_class(demo)
-    from .visualization import gaussian_blur
+    from ..visualization import gaussian_blur
     m = demo.model
     masks = {"to black": perturbation.meaningful_perturbation(m, xs, ys, n_steps=200, baseline=0.0),
              "blurred": perturbation.meaningful_perturbation(m, xs, ys, n_steps=200)}  # the paper's blur
@@ -1651,17 +1651,17 @@ def _run_cam_variants(out_dir, cache):
 
 
 # --- by design, global effects, data attribution, loss landscapes: runners in their own module --------------
-from . import demo_global  # noqa: E402,F401  (imported last: it registers its runners with _runner above)
+from . import global_effects  # noqa: E402,F401  (imported last: it registers its runners with _runner above)
 
 
 # --- transcoders, attribution graphs and other LLM mechanistic methods (toy scale) ---------------------
 
 import importlib as _importlib  # noqa: E402
 
-_ag = _importlib.import_module(f"{__package__}.attribution_graph")
-from . import autointerp as _autointerp  # noqa: E402
-from . import sae_eval as _sae_eval  # noqa: E402
-from . import transcoders as _transcoders  # noqa: E402
+_ag = _importlib.import_module("kb.reference.attribution_graph")
+from .. import autointerp as _autointerp  # noqa: E402
+from .. import sae_eval as _sae_eval  # noqa: E402
+from .. import transcoders as _transcoders  # noqa: E402
 
 _MLPS = ["blocks.0.mlp", "blocks.1.mlp"]
 
@@ -1828,7 +1828,7 @@ def _run_attribution_graph(out_dir, cache):
 def _run_sae_eval(out_dir, cache):
     demo, tokens, _, _, _ = _induction_setup(cache)
     m = demo.model
-    from ._common import capture_outputs
+    from .._common import capture_outputs
     with torch.no_grad(), capture_outputs([m.blocks[0]], detach=True) as store:
         m(tokens)
     acts = store[0][-1].reshape(-1, store[0][-1].shape[-1])

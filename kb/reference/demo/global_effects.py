@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import blackbox, by_design, data_attribution, global_effects, landscape, models
-from .demo import _result, _runner, demo_model, plt
+from .. import blackbox, by_design, data_attribution, global_effects, landscape, models
+from . import _result, _runner, demo_model, plt
 
 __all__: list[str] = []
 
