@@ -115,6 +115,9 @@ _TEX_FIXES = ((re.compile(r"\\arg(?![A-Za-z])"), r"\\operatorname{arg}"),)
 _SYMBOLS = {"\\langle": "\u27e8", "\\rangle": "\u27e9", "\\lvert": "|", "\\rvert": "|", "\\lVert": "\u2016",
             "\\rVert": "\u2016", "\\vert": "|", "\\Vert": "\u2016"}
 _COMMAND = re.compile(r"\\[A-Za-z]+")
+_ORDINARY = {"\u2205"}  # the empty set
+_BARS = {"|", "\u2016", "\u2223"}
+_GLYPHS = {"\u2216": "\\", "\u29f5": "\\"}  # set minus: common fonts lack it; a backslash reads the same
 
 
 def _text(value: str) -> str:
@@ -152,9 +155,18 @@ def _write(element, out: list[str], unknown: list[str]) -> None:
         return
     if text and _COMMAND.fullmatch(html.unescape(text).strip()) and text.strip() not in _SYMBOLS:
         unknown.append(text.strip())
+    attrib = dict(element.attrib)
+    if tag == "mo":  # as TeX spaces them: bars and the empty set are ordinary symbols, not operators
+        symbol = html.unescape(text).strip()
+        if symbol in _ORDINARY:
+            tag = "mi"
+        elif symbol in _BARS and "lspace" not in attrib:
+            attrib.update(lspace="0em", rspace="0em")
+    if tag in ("mi", "mo") and html.unescape(text).strip() in _GLYPHS:
+        tag, text = "mo", _GLYPHS[html.unescape(text).strip()]  # a binary operator, spaced as one
     if tag in MATHML_TAGS:
         attrs = ""
-        for name, value in sorted(element.attrib.items()):
+        for name, value in sorted(attrib.items()):
             name = name.rsplit("}", 1)[-1]
             if name in MATHML_ATTRIBUTES and _ATTR_VALUE.fullmatch(str(value)):
                 attrs += f' {name}="{value}"'

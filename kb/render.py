@@ -102,6 +102,7 @@ class Renderer:
     env: object = None
     pages: dict[str, str] = field(default_factory=dict)  # stem -> template (every page written)
     figures: dict[str, Path] = field(default_factory=dict)  # ref -> its figure (find_figures)
+    _diagrams: dict[str, str] = field(default_factory=dict, repr=False)  # ref -> Mermaid source, made once
 
     @property
     def ext(self) -> str:
@@ -234,13 +235,33 @@ class Renderer:
         return rows
 
     def diagram(self, ref: str) -> str:
-        """Mermaid source of ``ref``'s neighbourhood (at most MAX_DIAGRAM_NODES nodes, papers last)."""
+        """Mermaid source of ``ref``'s neighbourhood (at most MAX_DIAGRAM_NODES nodes, papers last).
+
+        A star, as the HTML site's SVG draws it: the record's own links, one arrow per neighbour and
+        direction with its relations joined (the links among the neighbours would make a hairball).
+        """
+        if ref in self._diagrams:
+            return self._diagrams[ref]
+        import networkx as nx
+
         from .export import to_mermaid
 
         G = self.site.graph
         if ref not in G:
             return ""
-        return to_mermaid(G.subgraph([ref, *self._near(ref)]), highlight=ref)
+        near = self._near(ref)
+        star = nx.MultiDiGraph()
+        for node in [ref, *near]:
+            star.add_node(node, **G.nodes[node])
+        relations: dict[tuple[str, str], set[str]] = {}
+        keep = set(near)
+        for u, v, r in self.site.edges(source=ref) + self.site.edges(target=ref):
+            if (v if u == ref else u) in keep:
+                relations.setdefault((u, v), set()).add(r)
+        for (u, v), rels in sorted(relations.items()):
+            star.add_edge(u, v, relation=", ".join(sorted(rels)))
+        self._diagrams[ref] = to_mermaid(star, highlight=ref)
+        return self._diagrams[ref]
 
     def _near(self, ref: str) -> list[str]:
         G = self.site.graph
