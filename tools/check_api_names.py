@@ -119,7 +119,12 @@ def check(root: Path, only: set[str] | None = None) -> dict:
                                       "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"})
             continue
         lib = report["libraries"][tool] = {"package": info["package"], "checked": 0, "not_a_name": []}
+        checked_here: set[str] = set()
         for name, where in sorted(info["names"].items()):
+            name = re.sub(r"\(.*\)$", "", name)  # a call written out ("inseq.load_model(model, 'saliency')")
+            if name in checked_here:
+                continue
+            checked_here.add(name)
             if not DOTTED.match(name) or name.split(".")[0] != info["module"]:
                 lib["not_a_name"].append(name)
                 continue
