@@ -7,6 +7,7 @@ modules draw through its ``plt``. The package itself is imported only by ``kb ru
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import pathlib
 from typing import Callable
@@ -17,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from .. import models  # noqa: E402
+from .. import METHOD_REFERENCES, models  # noqa: E402
 
-__all__ = ["Runner", "RUNNABLE", "list_runnable", "run_method", "demo_model", "TRAINERS"]
+__all__ = ["Runner", "RUNNABLE", "list_runnable", "run_method", "demo_model", "reference_function", "TRAINERS"]
 
 TRAINERS: dict[str, Callable[[], models.Demo]] = {
     "tabular-mlp": models.train_tabular_mlp,
@@ -42,6 +43,12 @@ def _cached(cache: dict | None, name: str, build):
     if cache is not None:
         cache[name] = value
     return value
+
+
+def reference_function(method: str) -> Callable:
+    """``method``'s reference implementation, as ``kb.reference.METHOD_REFERENCES`` names it (``"module:function"``)."""
+    module, function = METHOD_REFERENCES[method].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 @dataclasses.dataclass(frozen=True)

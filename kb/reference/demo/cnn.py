@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
-from .. import attribution, blackbox, cam, dissection, models, shapley, visualization
-from ..lrp import lrp as _lrp  # the package re-exports the function under the module's name
+from .. import blackbox, dissection, models, visualization
 from ..tcav import tcav as _tcav
-from ._registry import _result, _runner, demo_model, plt
+from ._registry import _result, _runner, demo_model, plt, reference_function
 
 __all__: list[str] = []
 
@@ -21,28 +18,32 @@ def _block_mask(size: int = 16, block: int = 4) -> torch.Tensor:
     return idx.view(-1, 1) * (size // block) + idx.view(1, -1)
 
 
-ATTRIBUTIONS: dict[str, tuple[str, Callable]] = {
-    "saliency-maps": ("saliency", lambda m, x, t: attribution.saliency(m, x, t)),
-    "gradient-x-input": ("gradient x input", lambda m, x, t: attribution.gradient_x_input(m, x, t)),
-    "smoothgrad": ("SmoothGrad", lambda m, x, t: attribution.smoothgrad(m, x, t, n_samples=32, stdev=0.15)),
-    "integrated-gradients": ("integrated gradients", lambda m, x, t: attribution.integrated_gradients(m, x, t)),
-    "grad-cam": ("Grad-CAM", lambda m, x, t: cam.grad_cam(m, x, t, m[4])),
-    "occlusion": ("occlusion", lambda m, x, t: attribution.occlusion(m, x, t, (1, 4, 4), (1, 2, 2))),
-    "lime": ("LIME", lambda m, x, t: shapley.lime(m, x, t, 400, feature_mask=_block_mask().view(1, 16, 16))),
-    "shap": ("KernelSHAP", lambda m, x, t: shapley.kernel_shap(m, x, t, 0.0, 400, feature_mask=_block_mask().view(1, 16, 16))),
-    "lrp": ("LRP (epsilon)", lambda m, x, t: _lrp(m, x, t)),
-    "deeplift": ("DeepLIFT (rescale)", lambda m, x, t: attribution.deeplift(m, x, t)),
-    "guided-backprop": ("guided backprop", lambda m, x, t: attribution.guided_backprop(m, x, t)),
+_BLOCKS = _block_mask().view(1, 16, 16)  # 4x4-pixel blocks: the features LIME and KernelSHAP switch on and off
+
+# method id -> (label, the options this demo passes); the function is the method's reference
+# implementation, looked up in METHOD_REFERENCES (the one method -> function map)
+ATTRIBUTIONS: dict[str, tuple[str, dict]] = {
+    "saliency-maps": ("saliency", {}),
+    "gradient-x-input": ("gradient x input", {}),
+    "smoothgrad": ("SmoothGrad", {"n_samples": 32, "stdev": 0.15}),
+    "integrated-gradients": ("integrated gradients", {}),
+    "grad-cam": ("Grad-CAM", {"layer": "4"}),  # the last conv block's ReLU
+    "occlusion": ("occlusion", {"window": (1, 4, 4), "stride": (1, 2, 2)}),
+    "lime": ("LIME", {"n_samples": 400, "feature_mask": _BLOCKS}),
+    "shap": ("KernelSHAP", {"baselines": 0.0, "n_samples": 400, "feature_mask": _BLOCKS}),
+    "lrp": ("LRP (epsilon)", {}),
+    "deeplift": ("DeepLIFT (rescale)", {}),
+    "guided-backprop": ("guided backprop", {}),
 }
 
 
 def _image_attribution(method: str, out_dir, cache) -> dict:
-    label, fn = ATTRIBUTIONS[method]
+    label, options = ATTRIBUTIONS[method]
     demo = demo_model("shapes-cnn", cache)
     x, y = demo.inputs, demo.labels
     idx = torch.stack([(y == c).nonzero()[0, 0] for c in range(3)])
     xs, ys = x[idx], y[idx]
-    attr = fn(demo.model, xs, ys).detach().sum(1)  # (3, H, W)
+    attr = reference_function(method)(demo.model, xs, ys, **options).detach().sum(1)  # (3, H, W)
     inside = xs[:, 0] > 0.5
     mass = attr.clamp(min=0) if method in ("grad-cam",) else attr.abs()
     share = float((mass * inside).sum() / mass.sum().clamp_min(1e-12))
