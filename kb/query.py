@@ -86,11 +86,24 @@ def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str
     return fixed, corrections
 
 
-def _find_phrases(toks: list[str], phrases: list) -> list[tuple[str, str, str, int]]:
+def _phrase_index(phrases: list) -> dict[str, list[int]]:
+    """Positions of the phrases by their first word and first stem, so a question is compared only
+    with the phrases that can start at one of its words (not every phrase at every position)."""
+    index: dict[str, list[int]] = {}
+    for i, (ptoks, _kind, _ident, pst) in enumerate(phrases):
+        for key in {ptoks[0], pst[0]}:
+            index.setdefault(key, []).append(i)
+    return index
+
+
+def _find_phrases(toks: list[str], phrases: list, index: dict | None = None) -> list[tuple[str, str, str, int]]:
     """Longest-first, non-overlapping phrase matches: (kind, id, phrase, start)."""
     taken = [False] * len(toks)
     found = []
     stems = [stem(t) for t in toks]
+    if index is not None:  # the same phrases in the same order, only those that can match
+        wanted = sorted({i for w in (*toks, *stems) for i in index.get(w, ())})
+        phrases = [phrases[i] for i in wanted]
     for ptoks, kind, ident, pst in phrases:
         n = len(ptoks)
         for i in range(len(toks) - n + 1):
@@ -122,7 +135,9 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     archs = model["architectures"]
     facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
     method_words: set[int] = set()  # words inside a method's name ("sparse autoencoder") set no facet
-    for kind, ident, phrase, start in _find_phrases(toks, model["phrases"]):
+    if "phrase_index" not in cache:
+        cache["phrase_index"] = _phrase_index(model["phrases"])
+    for kind, ident, phrase, start in _find_phrases(toks, model["phrases"], cache["phrase_index"]):
         if kind == "method":
             method_words.update(range(start, start + len(phrase.split())))
             # a method named only after spelling correction is too weak a signal to put it first
