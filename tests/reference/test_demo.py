@@ -26,3 +26,13 @@ def test_run_method_writes_a_figure_and_a_reading(method, tmp_path, demo_cache):
 def test_unknown_method_is_a_clear_error(tmp_path):
     with pytest.raises(KeyError, match="runnable"):
         run_method("no-such-method", tmp_path)
+
+
+def test_attribution_runners_take_their_function_from_method_references():
+    # one method -> function map: the demo keeps only labels and options, METHOD_REFERENCES names the function
+    from kb.reference import METHOD_REFERENCES, attribution
+    from kb.reference.demo._registry import reference_function
+    from kb.reference.demo.cnn import ATTRIBUTIONS
+
+    assert set(ATTRIBUTIONS) <= set(METHOD_REFERENCES) & set(RUNNABLE)
+    assert reference_function("integrated-gradients") is attribution.integrated_gradients
