@@ -4,7 +4,8 @@ Built once by ``kb build`` (``build_query_model``) and stored as one JSON value 
 metadata; the query reads it back without touching YAML, pydantic or the search index. The keys
 and their shapes are the contract between the two sides (``QueryModel``).
 
->>> m = build_query_model([{"kind": "goal", "id": "g", "name": "Explain", "recommended": [], "phrasings": ["why"]}])
+>>> m = build_query_model([{"kind": "goal", "id": "g", "name": "Explain", "summary": "Why", "recommended": [],
+...                          "phrasings": ["why"]}])
 >>> [g["id"] for g in m["goals"] if g.get("off")] == [ident for ident, _, _ in OFF_TOPICS]
 True
 """
