@@ -47,6 +47,23 @@ def with_ids(item: dict) -> dict:
             **{k: v for k, v in item.items() if k not in ("ref", "kind", "id")}}
 
 
+def on_your_model(reference: str) -> dict | None:
+    """How to call a method's reference implementation on your own model: the import, the signature
+    and its summary, read from the source with ast (no torch).
+
+    >>> on_your_model("kb.reference.attribution:integrated_gradients")["import"]
+    'from kb.reference import integrated_gradients'
+    """
+    from .signature import reference_signature
+
+    sig = reference_signature(reference)
+    if sig is None:
+        return None
+    return {"import": f"from kb.reference import {sig['function']}", "signature": sig["signature"],
+            "doc": sig["doc"],
+            "note": "your model is any torch.nn.Module; inputs are batched tensors shaped as the model takes them"}
+
+
 def _adjacency(reader) -> dict:
     """node -> [(neighbour, (source, target, relation), direction)] over every edge, both ways."""
     adj: dict[str, list] = {}
@@ -233,6 +250,8 @@ class KnowledgeBase:
         data = {"ref": canonical, **self.reader.record(canonical)}
         data.pop("fields", None)
         data["links_out"], data["links_in"] = self.reader.links(canonical)
+        if data.get("kind") == "method" and data.get("reference"):
+            data["on_your_model"] = on_your_model(data["reference"])
         return data
 
     def search(self, text: str, kind: str | None = None, limit: int = 20, operators: bool = False) -> list[dict]:

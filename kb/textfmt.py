@@ -6,7 +6,7 @@ import textwrap
 
 __all__ = ["record_text", "tutorial_steps_text"]
 
-_SKIP = {"kind", "id", "name", "links_out", "links_in", "file", "body", "summary"}
+_SKIP = {"kind", "id", "name", "links_out", "links_in", "file", "body", "summary", "on_your_model"}
 _TUTORIAL_APART = {"steps", "expect"}  # a tutorial's steps and checks are shown as sections of their own
 # A step's own leading number or heading marks ("**2. Denoising.**", "## 1. Baselines"): replaced by ours.
 _STEP_HEAD = re.compile(r"^(?:#{1,6}\s+)?(\*\*)?\s*(?:Step\s+)?\d+[.)]\s+")
@@ -39,6 +39,10 @@ def record_text(d: dict, markdown: bool = False) -> str:
             lines.append(f"{key}: {text}")
     if d.get("body"):
         lines += ["", d["body"].rstrip()]
+    own = d.get("on_your_model")
+    if own:
+        lines += ["", ("## " if markdown else "") + "On your own model", f"  {own['import']}", f"  {own['signature']}",
+                  f"  {own['doc']}" if own.get("doc") else "", f"  ({own['note']})"]
     if tutorial and (d.get("steps") or d.get("expect")):
         lines += ["", tutorial_steps_text(d, markdown)]
     for label, key in (("links out", "links_out"), ("links in", "links_in")):

@@ -250,3 +250,11 @@ def test_blind_holdout_and_paraphrases(real_kb):
         print(f"  {q!r}: got {top}, expected one of {expect}")
     # measured: hold-out 90.8%, paraphrases 73.3% (targets: 95% and 90%); floors catch regressions
     assert share >= 0.88 and same / total >= 0.70
+
+
+def test_show_says_how_to_call_the_reference_on_your_own_model(real_kb, runner):
+    data = real_kb.show("method:grad-cam")
+    own = data["on_your_model"]
+    assert own["import"] == "from kb.reference import grad_cam" and "layer" in own["signature"]
+    out = runner.invoke(cli, ["--root", str(REPO), "show", "method:integrated-gradients"])
+    assert "On your own model" in out.output and "from kb.reference import integrated_gradients" in out.output
