@@ -554,12 +554,120 @@ def _family_order(site: Site, records: list[dict]) -> list[str]:
     return order
 
 
+class _PageWriter:
+    """Writes one page (and a tutorial's notebook) and answers its search-index entry; the jinja2
+    templates are compiled once per render and the Markdown converter is reused, page after page."""
+
+    def __init__(self, r: Renderer, env, html_env, shared: dict, docs: Path):
+        self.r, self.env, self.shared, self.docs = r, env, shared, docs
+        self.converter = self.layout = None
+        for name in env.list_templates(filter_func=lambda n: n.endswith(".md.j2")):
+            env.get_template(name)  # compiled once, here, before any worker is forked
+        if r.fmt == "html":
+            import markdown
+
+            self.converter = markdown.Markdown(extensions=["tables", "fenced_code", "toc", "attr_list", "sane_lists"],
+                                               output_format="html")
+            self.layout = html_env.get_template("_layout.html.j2")
+
+    def __call__(self, job: tuple[str, str, str | None]) -> dict:
+        stem, tpl, ref = job
+        r, site = self.r, self.r.site
+        ctx = {**_page_context(r, stem), **self.shared}
+        rec = site.records[ref] if ref else None
+        if rec:
+            ctx.update(ref=ref, rec=rec, links=links_of(site, ref),
+                       signature=reference_signature(rec.get("reference")) if rec["kind"] == "method" else None)
+            if rec["kind"] == "path":
+                ctx["steps"] = self.shared["guides"][ref]
+        text = self.env.get_template(tpl).render(ctx)
+        title = _title(text)
+        if r.fmt == "markdown":
+            _write(self.docs, stem + ".md", text)
+        else:
+            self.converter.reset()
+            # a code block scrolls sideways: it takes keyboard focus so it can be scrolled without a mouse
+            body = sanitise_html(self.converter.convert(text)).replace("<pre>", '<pre tabindex="0">')
+            html = self.layout.render(content=_markup()(body), title=title, page=stem, root=r.root(stem),
+                                      url=lambda target, anchor=None: r.url(stem, target, anchor),
+                                      has_page=lambda target: r.stem(target) is not None)
+            _write(self.docs, stem + ".html", html)
+        if rec and rec["kind"] == "tutorial":
+            _write(self.docs, stem + ".ipynb", notebook_json(rec))
+        return {"url": stem + r.ext, "title": title, "kind": rec["kind"] if rec else "page",
+                "ref": ref or "", "aliases": (rec or {}).get("aliases") or [],
+                "summary": ((rec or {}).get("summary") or (rec or {}).get("definition") or "")[:300]}
+
+
+PARALLEL_FROM = 400  # pages; below this a second process costs more than it saves
+
+
+def _workers(requested: int | None, pages: int) -> int:
+    """Processes to write pages with: ``requested``, else $KB_RENDER_WORKERS, else one per core (at
+    most 8) for a large handbook; 1 where processes cannot be forked (they inherit the read model)."""
+    import multiprocessing
+    import os
+
+    if requested is None:
+        env = os.environ.get("KB_RENDER_WORKERS", "").strip()
+        if env:
+            try:
+                requested = int(env)
+            except ValueError:
+                raise KBError(f"KB_RENDER_WORKERS must be a whole number, not {env!r}") from None
+        else:
+            requested = min(os.cpu_count() or 1, 8) if pages >= PARALLEL_FROM else 1
+    if requested > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(requested, pages))
+
+
+_FORKED_WRITER: _PageWriter | None = None  # the writer a forked worker inherits (set before the fork)
+
+
+def _write_chunk(chunk: list[tuple[int, tuple]]) -> list[tuple[int, dict]]:
+    return [(i, _FORKED_WRITER(job)) for i, job in chunk]
+
+
+def _write_pages(writer: _PageWriter, jobs: list[tuple], workers: int, progress: Progress | None) -> list[dict]:
+    """Every page of ``jobs`` written by ``writer``, in ``workers`` processes; the search-index entries
+    in the order of ``jobs`` (so the output is the same bytes, however many processes wrote it)."""
+    global _FORKED_WRITER
+    total = len(jobs)
+    if workers <= 1:
+        docs = []
+        for i, job in enumerate(jobs):
+            docs.append(writer(job))
+            if progress:
+                progress("render", i + 1, total)
+        return docs
+    import multiprocessing
+
+    # pages differ in cost (a hub's page is long): small interleaved chunks keep the processes even
+    size = max(1, min(64, total // (workers * 8)))
+    indexed = list(enumerate(jobs))
+    chunks = [indexed[k:k + size] for k in range(0, total, size)]
+    found: dict[int, dict] = {}
+    _FORKED_WRITER = writer
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for part in pool.imap_unordered(_write_chunk, chunks):
+                found.update(part)
+                if progress:
+                    progress("render", len(found), total)
+    finally:
+        _FORKED_WRITER = None
+    return [found[i] for i in range(total)]
+
+
 def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Progress | None = None,
-                templates: Path = TEMPLATES, figures: Path | None = None) -> dict:
+                templates: Path = TEMPLATES, figures: Path | None = None, workers: int | None = None) -> dict:
     """Write the handbook of ``site`` into ``out``; return ``{"pages", "files", "seconds", "out"}``.
 
     ``out`` is emptied of a previous render first (only files this function writes are there after).
     ``figures``: a folder of method and case-study figures (:func:`find_figures`), shown on their pages.
+    ``workers``: processes that write the pages (default: see :func:`_workers`); the bytes written are
+    the same for any number.
     """
     if fmt not in FORMATS:
         raise KBError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
@@ -579,6 +687,7 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
         tpl = {"path": "guide.md.j2", "paper": "paper.md.j2"}.get(rec["kind"], "record.md.j2")
         record_pages[stem] = (ref, tpl)
         r.pages[stem] = tpl
+    n_workers = _workers(workers, len(SECTIONS) + len(record_pages))  # a bad $KB_RENDER_WORKERS: before any write
     shared = _section_data(site)
     docs = out / "docs" if fmt == "markdown" else out
     _clear(out)
@@ -591,48 +700,10 @@ def render_site(site: Site, out: str | Path, fmt: str = "markdown", progress: Pr
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, safe_child(target, ident + path.suffix))
 
-    converter = None
-    layout = None
-    if fmt == "html":
-        import markdown
-
-        converter = markdown.Markdown(extensions=["tables", "fenced_code", "toc", "attr_list", "sane_lists"],
-                                      output_format="html")
-        layout = html_env.get_template("_layout.html.j2")
-
     jobs = [(stem, tpl, None) for stem, tpl in SECTIONS] + [(stem, tpl, ref) for stem, (ref, tpl) in sorted(record_pages.items())]
-    total = len(jobs)
-    written = 0
-    search_docs = []
-    for i, (stem, tpl, ref) in enumerate(jobs):
-        ctx = {**_page_context(r, stem), **shared}
-        if ref:
-            rec = site.records[ref]
-            ctx.update(ref=ref, rec=rec, links=links_of(site, ref),
-                       signature=reference_signature(rec.get("reference")) if rec["kind"] == "method" else None)
-            if rec["kind"] == "path":
-                ctx["steps"] = shared["guides"][ref]
-        text = env.get_template(tpl).render(ctx)
-        title = _title(text)
-        if fmt == "markdown":
-            _write(docs, stem + ".md", text)
-        else:
-            converter.reset()
-            # a code block scrolls sideways: it takes keyboard focus so it can be scrolled without a mouse
-            body = sanitise_html(converter.convert(text)).replace("<pre>", '<pre tabindex="0">')
-            html = layout.render(content=_markup()(body), title=title, page=stem, root=r.root(stem),
-                                 url=lambda target, anchor=None, _s=stem: r.url(_s, target, anchor),
-                                 has_page=lambda target: r.stem(target) is not None)
-            _write(docs, stem + ".html", html)
-        written += 1
-        if ref and site.records[ref]["kind"] == "tutorial":
-            _write(docs, stem + ".ipynb", notebook_json(site.records[ref]))
-        rec = site.records.get(ref) if ref else None
-        search_docs.append({"url": stem + r.ext, "title": title, "kind": rec["kind"] if rec else "page",
-                            "ref": ref or "", "aliases": (rec or {}).get("aliases") or [],
-                            "summary": ((rec or {}).get("summary") or (rec or {}).get("definition") or "")[:300]})
-        if progress:
-            progress("render", i + 1, total)
+    writer = _PageWriter(r, env, html_env, shared, docs)
+    search_docs = _write_pages(writer, jobs, n_workers, progress)
+    written = len(jobs)
 
     if fmt == "markdown":
         yml = env.get_template("mkdocs.yml.j2").render({**_page_context(r, "mkdocs"), **shared})

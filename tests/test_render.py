@@ -316,6 +316,32 @@ def test_rendering_is_deterministic(site, tmp_path):
             assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
 
+def _tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_pages_written_in_parallel_are_the_same_bytes(site, tmp_path, fmt):
+    """Issue 14: pages may be written by several processes; what they write is what one process writes."""
+    render_site(site, tmp_path / "one", fmt, workers=1)
+    render_site(site, tmp_path / "three", fmt, workers=3)
+    one, three = _tree_bytes(tmp_path / "one"), _tree_bytes(tmp_path / "three")
+    assert len(one) > 20 and one == three
+
+
+def test_render_workers_come_from_the_environment(site, tmp_path, monkeypatch):
+    from kb.errors import KBError
+    from kb.render import _workers
+
+    monkeypatch.setenv("KB_RENDER_WORKERS", "2")
+    assert _workers(None, 1000) == 2 and _workers(None, 1) == 1 and _workers(4, 10) == 4
+    monkeypatch.setenv("KB_RENDER_WORKERS", "many")
+    with pytest.raises(KBError, match="KB_RENDER_WORKERS must be a whole number"):
+        render_site(site, tmp_path / "x", "html")
+    monkeypatch.delenv("KB_RENDER_WORKERS")
+    assert _workers(None, 10) == 1  # a small handbook: one process
+
+
 def test_rerender_replaces_the_previous_output(site, tmp_path):
     out = tmp_path / "out"
     render_site(site, out, "html")
