@@ -92,8 +92,9 @@ class DevTools:
         """Load ``url`` in a ``width`` x ``height`` viewport and wait until it has loaded."""
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=mobile)
+        self.js("window.kbStalePage = true")  # so a reload of the same URL is not mistaken for done
         self.call("Page.navigate", url=url)
-        self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'")
+        self.wait_for(f"!window.kbStalePage && location.href === {json.dumps(url)} && document.readyState === 'complete'")
 
     def screenshot(self, path: Path, full_page: bool = False) -> None:
         import base64
