@@ -189,7 +189,7 @@ def answer_text(ans: dict, markdown: bool = False) -> str:
 
 
 def path_text(p: dict, markdown: bool = False) -> str:
-    title = f"Learning path to {p['target']}" if not p.get("audience") else f"Learning path for {p['audience']}s"
+    title = f"Learning path to {p['target']}" if not p.get("audience") else f"Curated learning path: {p['audience']}"
     lines = [("## " if markdown else "") + title, ""]
     for i, s in enumerate(p["steps"], 1):
         lines.append(f"{i:>2}. {s['name']}  ({s['ref']}) — {s['why']}")
