@@ -64,6 +64,18 @@ def on_your_model(reference: str) -> dict | None:
             "note": "your model is any torch.nn.Module; inputs are batched tensors shaped as the model takes them"}
 
 
+def _reference_digest() -> str:
+    """A digest of the reference implementations' source: figures drawn by older code are redrawn."""
+    import hashlib
+
+    here = Path(__file__).resolve().parent / "reference"
+    h = hashlib.blake2b(digest_size=8)
+    for path in sorted(here.rglob("*.py")):
+        h.update(path.relative_to(here).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def _adjacency(reader) -> dict:
     """node -> [(neighbour, (source, target, relation), direction)] over every edge, both ways."""
     adj: dict[str, list] = {}
@@ -380,6 +392,49 @@ class KnowledgeBase:
                 rows.append({"case": item["id"], "name": item["name"], "shows": repro["shows"], "run": repro["run"],
                              "test": repro["test"], "measured": repro.get("measured")})
         return rows
+
+    def figures(self, out: str | Path | None = None, only=(), force: bool = False, progress=None) -> dict:
+        """Draw the figures the handbook shows: each method's ``kb run`` demo and each case study's
+        reproduction, as ``<out>/<kind>/<id>.png`` with the run's JSON beside it (the caption).
+
+        ``out`` defaults to ``figures/`` under the knowledge base root, where ``kb render`` looks.
+        A figure is redrawn only when the reference code that made it changed (a digest of
+        kb/reference is kept in its JSON) or ``force`` is given. Needs the reference extra.
+        Returns ``{"written": [ref], "kept": [ref], "failed": {ref: message}}``.
+        """
+        import json
+
+        from .reference.demo import list_runnable, run_method
+
+        out = Path(out) if out is not None else self.layout.root / "figures"
+        digest = _reference_digest()
+        wanted = {r if ":" in r else f"method:{r}" for r in as_list(only, "only")}
+        jobs = [(f"method:{r['method']}", r["available"]) for r in list_runnable()]
+        jobs += [(f"case_study:{r['case']}", True) for r in self.reproductions()]
+        done: dict = {"written": [], "kept": [], "failed": {}}
+        cache: dict = {}
+        for ref, available in jobs:
+            if wanted and ref not in wanted or not available:
+                continue
+            kind, _, ident = ref.partition(":")
+            folder = out / kind
+            meta = folder / f"{ident}.json"
+            try:
+                if not force and (folder / f"{ident}.png").is_file() and json.loads(meta.read_text()).get("digest") == digest:
+                    done["kept"].append(ref)
+                    continue
+            except (OSError, ValueError):
+                pass
+            try:
+                result = run_method(ident, folder, cache) if kind == "method" else self.reproduce(ref, folder)
+            except Exception as exc:  # one failing demo must not stop the others; it is reported
+                done["failed"][ref] = f"{type(exc).__name__}: {exc}"
+                continue
+            meta.write_text(json.dumps({**result, "digest": digest}, indent=2, default=str))
+            done["written"].append(ref)
+            if progress:
+                progress(ref)
+        return done
 
     def reproduce(self, ref: str, out_dir: str | Path | None = None, seed: int = 0) -> dict:
         """Run case study ``ref``'s reproduction (needs the reference extra: torch, matplotlib).

@@ -573,5 +573,30 @@ def reproduce(kb, case, list_, out, seed, fmt):
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("only", nargs=-1)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for <kind>/<id>.png and .json (default: figures/ under the root, where kb render looks).")
+@click.option("--force", is_flag=True, help="Redraw every figure, even when the reference code is unchanged.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_kb
+def figures(kb, only, out, force, fmt):
+    """Draw the handbook's figures: every method's `kb run` demo and every case study's reproduction.
+
+    \b
+    kb render shows figures/<kind>/<id>.png on that record's page, with its reading as the caption.
+    Figures are redrawn only when the reference code changed. Needs the reference extra.
+    Examples:
+      kb figures                      # all of them (a few minutes on a CPU)
+      kb figures grad-cam case_study:double-descent-random-features
+    """
+    _reference_demo("kb figures")
+    done = kb.figures(out, only=only, force=force)
+    _emit(done, fmt, lambda d: "\n".join([f"written: {len(d['written'])}, kept: {len(d['kept'])}, failed: {len(d['failed'])}",
+                                          *(f"  failed {ref}: {msg}" for ref, msg in d["failed"].items())]))
+    if done["failed"]:
+        sys.exit(1)
+
+
 def main():
     cli(prog_name="kb")

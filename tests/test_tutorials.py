@@ -219,3 +219,16 @@ def test_missing_extra_says_how_to_install_it(argv, missing, kb_root, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr
     assert "pip install 'interp-kb[reference]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_figures_are_drawn_once_and_redrawn_only_when_forced(runner, tmp_path):
+    args = ["--root", str(REPO), "figures", "grad-cam", "--out", str(tmp_path), "--format", "json"]
+    first = runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["written"] == ["method:grad-cam"]
+    meta = json.loads((tmp_path / "method" / "grad-cam.json").read_text())
+    assert (tmp_path / "method" / "grad-cam.png").stat().st_size > 1000 and meta["reading"] and meta["digest"]
+    again = json.loads(runner.invoke(cli, args).output)
+    assert again["kept"] == ["method:grad-cam"] and again["written"] == []
+    forced = json.loads(runner.invoke(cli, [*args, "--force"]).output)
+    assert forced["written"] == ["method:grad-cam"]
