@@ -430,7 +430,8 @@ class KnowledgeBase:
             except Exception as exc:  # one failing demo must not stop the others; it is reported
                 done["failed"][ref] = f"{type(exc).__name__}: {exc}"
                 continue
-            meta.write_text(json.dumps({**result, "digest": digest}, indent=2, default=str))
+            # the figure named relative to its JSON: the folder may be committed or moved
+            meta.write_text(json.dumps({**result, "figure": f"{ident}.png", "digest": digest}, indent=2, default=str))
             done["written"].append(ref)
             if progress:
                 progress(ref)
