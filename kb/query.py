@@ -537,7 +537,8 @@ def related_records(plan: Plan, results: list[dict], model: dict, limit: int = 3
         words = _bm25(plan.terms, c["tf"], model["case_idf"], avg)
         uses = [m for m in top if m in c["methods"]]
         score = words + 1.5 * len(uses) + (1.0 if arch and arch in c.get("architectures", []) else 0.0)
-        if words > 0 and score >= 2.0:
+        # a case must share the question's situation: a method it uses, or several of its words
+        if words > 0 and (uses or words >= 3.0) and score >= 2.0:
             why = f"uses {', '.join(uses)}" if uses else "matches your question's words"
             scored.append((score, c["ref"], c["name"], why))
     scored.sort(key=lambda s: (-s[0], s[1]))

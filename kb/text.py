@@ -34,6 +34,8 @@ def tokens(text: str) -> list[str]:
 _BRITISH = (("isation", "ization"), ("ising", "izing"), ("ised", "ized"), ("ises", "izes"), ("ise", "ize"),
             ("yse", "yze"))
 _IRREGULAR = {"explan": "explain", "explanatori": "explain"}
+# words Porter merges with a root of another meaning ("actionable" advice is not an agent's "action")
+_KEEP = {"actionable": "actionabl"}
 
 
 @lru_cache(maxsize=65536)
@@ -47,6 +49,8 @@ def stem(word: str) -> str:
 
     if len(word) <= 3 or word.isdigit():
         return word
+    if word in _KEEP:
+        return _KEEP[word]
     for british, american in _BRITISH:
         if word.endswith(british) and len(word) > len(british) + 3:
             word = word[: -len(british)] + american
