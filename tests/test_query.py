@@ -258,3 +258,16 @@ def test_show_says_how_to_call_the_reference_on_your_own_model(real_kb, runner):
     assert own["import"] == "from kb.reference import grad_cam" and "layer" in own["signature"]
     out = runner.invoke(cli, ["--root", str(REPO), "show", "method:integrated-gradients"])
     assert "On your own model" in out.output and "from kb.reference import integrated_gradients" in out.output
+
+
+def test_a_vague_question_gets_goals_to_choose_from(real_kb):
+    ans = real_kb.query("I want to understand my model")
+    assert ans["confidence"] == "low" and len(ans["choices"]) >= 2
+    assert all(c["ref"].startswith("goal:") for c in ans["choices"])
+
+
+def test_a_two_part_question_keeps_both_goals(real_kb):
+    ans = real_kb.query("explain this prediction of my CNN, and can I trust the explanation?", limit=3)
+    top = {r["id"] for r in ans["results"]}
+    goals = {g["id"]: set(g["recommended"]) for g in real_kb.cached("query_model", lambda r: r.meta("query_model"))["goals"]}
+    assert top & goals["explain-prediction"] and top & goals["evaluate-explanations"] - goals["explain-prediction"]
