@@ -25,6 +25,7 @@ __all__ = [
     "train_flipflop_gru",
     "make_repeated_sequences",
     "make_induction_batch",
+    "association_prompts",
     "AttentionOnlyTransformer",
     "train_induction_transformer",
     "LayerNorm",
@@ -358,6 +359,23 @@ class MLPTransformer(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.unembed(self.ln_f(x))
+
+
+def association_prompts(n: int, a: int, x: int, with_pair: bool, seed: int) -> Tensor:
+    """``(n, 11)`` prompts for the induction models: ten random tokens of the 32-token vocabulary, then
+    ``a``; with ``with_pair`` the pair ``(a, x)`` appears once in the context (an in-context "a -> x").
+
+    >>> p = association_prompts(4, 3, 7, True, 0)
+    >>> p.shape, bool((p[:, -1] == 3).all()), bool(((p[:, :-2] == 3) & (p[:, 1:-1] == 7)).any(1).all())
+    (torch.Size([4, 11]), True, True)
+    """
+    g = torch.Generator().manual_seed(seed)
+    others = torch.tensor([t for t in range(32) if t not in (a, x)])
+    ctx = others[torch.randint(0, len(others), (n, 10), generator=g)]
+    if with_pair:
+        at = torch.randint(0, 8, (n,), generator=g)
+        ctx[torch.arange(n), at], ctx[torch.arange(n), at + 1] = a, x
+    return torch.cat([ctx, torch.full((n, 1), a)], 1)
 
 
 def train_induction_mlp_transformer(base: Demo | None = None, seed: int = 0, n_steps: int = 200,

@@ -80,17 +80,6 @@ def test_token_identity_patchscope_through_the_induction_heads(runs):
 
 # --- function vectors ------------------------------------------------------------------------------
 
-def _association_prompts(n, a, x, with_pair, seed):
-    """Ten random tokens then ``a``; with ``with_pair`` the pair (a, x) appears once in the context."""
-    g = torch.Generator().manual_seed(seed)
-    others = torch.tensor([t for t in range(32) if t not in (a, x)])
-    ctx = others[torch.randint(0, len(others), (n, 10), generator=g)]
-    if with_pair:
-        at = torch.randint(0, 8, (n,), generator=g)
-        ctx[torch.arange(n), at], ctx[torch.arange(n), at + 1] = a, x
-    return torch.cat([ctx, torch.full((n, 1), a)], 1)
-
-
 def test_function_vector_picks_the_induction_heads_and_transfers(runs):
     """The toy's in-context "task": a pair (a, X) shown in context, query a, answer X. Corrupted prompts break
     the pair. The heads with the largest indirect effect are the layer-2 heads, and their summed mean
@@ -99,8 +88,8 @@ def test_function_vector_picks_the_induction_heads_and_transfers(runs):
     the answer itself: the toy's only in-context function is copying."""
     model = runs[0]
     a, x = 3, 11
-    icl = _association_prompts(64, a, x, True, 0)
-    corrupted = _association_prompts(64, a, x, False, 1)
+    icl = models.association_prompts(64, a, x, True, 0)
+    corrupted = models.association_prompts(64, a, x, False, 1)
     heads = [(f"blocks.{l}.attn.head_out", h) for l in range(2) for h in range(2)]
     fv = function_vector(model, icl, corrupted, torch.full((64,), x), heads, n_heads=2)
     assert {m for m, _ in fv.heads} == {"blocks.1.attn.head_out"}
@@ -111,7 +100,7 @@ def test_function_vector_picks_the_induction_heads_and_transfers(runs):
             model(icl)
         literal = sum(store[0][-1][:, -1, h].mean(0) for _, h in fv.heads)
     torch.testing.assert_close(fv.vector, literal)
-    zero_shot = _association_prompts(64, a, x, False, 2)
+    zero_shot = models.association_prompts(64, a, x, False, 2)
     with torch.no_grad():
         before = (model(zero_shot)[:, -1].argmax(-1) == x).float().mean()
         with add_steering(model, "blocks.1", fv.vector, position=-1):

@@ -357,25 +357,14 @@ def _run_patchscopes(out_dir, cache):
                     **{f"logit_lens_{k}": v for k, v in zip(("embed", "layer1", "layer2"), lensed)}, "identity_gap": gap})
 
 
-def _association_prompts(n, a, x, with_pair, seed):
-    """Ten random tokens then ``a``; with ``with_pair`` the pair (a, x) appears once in the context."""
-    g = torch.Generator().manual_seed(seed)
-    others = torch.tensor([t for t in range(32) if t not in (a, x)])
-    ctx = others[torch.randint(0, len(others), (n, 10), generator=g)]
-    if with_pair:
-        at = torch.randint(0, 8, (n,), generator=g)
-        ctx[torch.arange(n), at], ctx[torch.arange(n), at + 1] = a, x
-    return torch.cat([ctx, torch.full((n, 1), a)], 1)
-
-
 @_runner("function-vectors", "induction-transformer", "heads with the largest indirect effect and their summed output added to zero-shot prompts")
 def _run_function_vectors(out_dir, cache):
     m = demo_model("induction-transformer", cache).model
     a, x = 3, 11
-    icl, corrupted = _association_prompts(64, a, x, True, 0), _association_prompts(64, a, x, False, 1)
+    icl, corrupted = models.association_prompts(64, a, x, True, 0), models.association_prompts(64, a, x, False, 1)
     heads = [(f"blocks.{l}.attn.head_out", h) for l in range(2) for h in range(2)]
     fv = editing.function_vector(m, icl, corrupted, torch.full((64,), x), heads, n_heads=2)
-    zero_shot = _association_prompts(64, a, x, False, 2)
+    zero_shot = models.association_prompts(64, a, x, False, 2)
     layers = ["embed", "blocks.0", "blocks.1"]
     with torch.no_grad():
         icl_acc = float((m(icl)[:, -1].argmax(-1) == x).float().mean())
