@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .text import STOPWORDS, correct, deletes, english_words, stem, terms, tokens
+from .text import MAX_CORRECTABLE, STOPWORDS, correct, deletes, english_words, stem, terms, tokens
 from .vocab import ACCESS, ACCESS_RANK, COST_LEVELS, MODALITIES, SCOPES
 
 __all__ = ["Plan", "plan_query", "rank_methods", "answer", "FACETS"]
@@ -61,7 +61,6 @@ def _typo_index(model: dict) -> dict:
     return index
 
 
-MAX_WORD = 30  # longer "words" are not misspellings of anything; correcting them costs O(length^2)
 
 
 def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str], dict]:
@@ -71,7 +70,7 @@ def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str
         known_stems = cache["stems"] = set(model["known_stems"])
     fixed, corrections = [], {}
     for t in toks:
-        if (len(t) < 4 or len(t) > MAX_WORD or t.isdigit() or t in vocab or stem(t) in known_stems
+        if (len(t) < 4 or len(t) > MAX_CORRECTABLE or t.isdigit() or t in vocab or stem(t) in known_stems
                 or t in english_words()):
             fixed.append(t)
             continue
@@ -483,7 +482,7 @@ def assess(plan: Plan, results: list[dict]) -> dict:
     """How well anything fits: a confidence (high|medium|low) from a score in [0, 1], whether the
     question is about interpretability at all, and the goals to choose from when it is vague."""
     named = bool(plan.mentioned)
-    off_id, off_score = plan.off_topic
+    off_score = plan.off_topic[1]
     # what the question asks of interpretability: its goal's words, and (half as much) methods' words
     evidence = plan.goal_evidence + 0.5 * plan.method_evidence
     # out of scope: nothing names a method, and either nothing says the question is about a learned
@@ -492,7 +491,7 @@ def assess(plan: Plan, results: list[dict]) -> dict:
     out_of_scope = not named and (not about_a_model or plan.goal_evidence < MIN_GOAL_EVIDENCE
                                   or off_score > OFF_TOPIC_MARGIN * evidence)
     if out_of_scope or not results:
-        return {"fit": 0.0, "confidence": "low", "out_of_scope": bool(out_of_scope), "off_topic": off_id or None}
+        return {"fit": 0.0, "confidence": "low", "out_of_scope": bool(out_of_scope)}
     scores = [r["score"] for r in results]
     margin = scores[0] - (scores[3] if len(scores) > 3 else 0.0)
     # three signals, each squashed to [0, 1]: how well the best method fits, how far the top answers
@@ -506,7 +505,7 @@ def assess(plan: Plan, results: list[dict]) -> dict:
     if off_score > 0.5 * evidence:  # an ML-engineering need competes with the interpretability reading
         fit *= 0.7
     confidence = "high" if fit >= HIGH else "medium" if fit >= MEDIUM else "low"
-    return {"fit": round(fit, 3), "confidence": confidence, "out_of_scope": False, "off_topic": None}
+    return {"fit": round(fit, 3), "confidence": confidence, "out_of_scope": False}
 
 
 def choices(plan: Plan, model: dict, limit: int = 3) -> list[dict]:
@@ -516,11 +515,14 @@ def choices(plan: Plan, model: dict, limit: int = 3) -> list[dict]:
             for gid, s in plan.goals[:limit]]
 
 
-def nearest_goals(question: str, model: dict, limit: int = 3) -> list[dict]:
-    """The real goals closest to an out-of-scope question, most common first when nothing matches."""
-    goals = [g for g in model["goals"] if not g.get("off")]
-    ranked = sorted(goals, key=lambda g: -g.get("prior", 0))
-    return [{"id": g["id"], "ref": f"goal:{g['id']}", "name": g["name"]} for g in ranked[:limit]]
+def nearest_goals(plan: Plan, model: dict, limit: int = 3) -> list[dict]:
+    """The real goals closest to an out-of-scope question: those its words matched, then the most
+    common ones (when nothing matches at all)."""
+    goals = {g["id"]: g for g in model["goals"] if not g.get("off")}
+    matched = [gid for gid, _ in plan.goals if gid in goals]
+    common = sorted(goals, key=lambda gid: -goals[gid].get("prior", 0))
+    return [{"id": gid, "ref": f"goal:{gid}", "name": goals[gid]["name"]}
+            for gid in list(dict.fromkeys(matched + common))[:limit]]
 
 
 def related_records(plan: Plan, results: list[dict], model: dict, limit: int = 3) -> list[dict]:
@@ -564,12 +566,12 @@ def answer(model: dict, question: str, limit: int = 5, cache: dict | None = None
     ranked = rank_methods(plan, model, max(limit, 4))  # the confidence compares the top with the fourth
     results = ranked[:limit]
     verdict = assess(plan, ranked) if not given.get("goal") else {
-        "fit": 1.0, "confidence": "high", "out_of_scope": False, "off_topic": None}
+        "fit": 1.0, "confidence": "high", "out_of_scope": False}
     out = {"question": question, "facets": plan.to_dict(), "confidence": verdict["confidence"],
            "out_of_scope": verdict["out_of_scope"]}
     if verdict["out_of_scope"]:
         out["results"] = []
-        out["nearest_goals"] = nearest_goals(question, model)
+        out["nearest_goals"] = nearest_goals(plan, model)
         out["message"] = "this does not look like a question about interpreting a model"
     else:
         out["results"] = results

@@ -206,7 +206,6 @@ def build_query_model(records: list[dict]) -> QueryModel:
     for tool in by_kind.get("tool", []):
         for x in tool.get("implements", []):
             api_owner.setdefault(x["api"].rsplit(".", 1)[-1], set()).add(x["method"])
-    method_ids = {m["id"] for m in by_kind.get("method", [])}
     for m in by_kind.get("method", []):
         names = {m["name"], m["id"], *m.get("aliases", [])}
         names |= {api for api, owners in api_owner.items() if owners == {m["id"]} and re.search(r"[a-z][A-Z]", api)}
@@ -215,7 +214,7 @@ def build_query_model(records: list[dict]) -> QueryModel:
             if toks and not (len(toks) == 1 and toks[0] in STOPWORDS):
                 phrases.append([toks, "method", m["id"]])
             camel = tokens(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", phrase))
-            if len(camel) > 1 and camel != toks and m["id"] in method_ids:
+            if len(camel) > 1 and camel != toks:
                 phrases.append([camel, "method", m["id"]])
     phrases = _unambiguous_method_phrases(phrases, by_kind.get("method", []))
     phrases.sort(key=lambda p: (-len(p[0]), p[1], p[2], p[0]))
