@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .scope import in_scope_probability
 from .text import MAX_CORRECTABLE, STOPWORDS, correct, deletes, english_words, stem, terms, tokens
 from .vocab import ACCESS, ACCESS_RANK, COST_LEVELS, MODALITIES, SCOPES
 
@@ -41,6 +42,7 @@ class Plan:
     subject: list = field(default_factory=list)    # words saying the question is about a learned model
     off_topic: tuple = ("", 0.0)                   # best off-topic need and its raw fit
     clause_goals: list = field(default_factory=list)  # the top goal of each clause of a several-part question
+    in_scope: float | None = None                  # P(about interpreting a model) from kb.scope, if shipped
 
     def to_dict(self) -> dict:
         out = {k: self.facets.get(k) for k in FACETS}
@@ -131,6 +133,7 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     plan = Plan(question)
     original = _split_model_names(tokens(question.replace("'s", "")))
     toks, plan.corrected = _correct_tokens(original, model, cache)
+    plan.in_scope = in_scope_probability(model.get("scope"), question)
     archs = model["architectures"]
     facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
     method_words: set[int] = set()  # words inside a method's name ("sparse autoencoder") set no facet
@@ -478,7 +481,10 @@ OFF_TOPIC_MARGIN = 0.9    # an off-topic need must fit nearly as well as the bes
 HIGH, MEDIUM = 0.87, 0.68  # thresholds on the fit score below
 
 
-def assess(plan: Plan, results: list[dict]) -> dict:
+SURE_FRACTION = 0.5  # below half of the scorer's threshold, a matched method name is a homonym
+
+
+def assess(plan: Plan, results: list[dict], scope_threshold: float = 0.5) -> dict:
     """How well anything fits: a confidence (high|medium|low) from a score in [0, 1], whether the
     question is about interpretability at all, and the goals to choose from when it is vague."""
     named = bool(plan.mentioned)
@@ -488,8 +494,13 @@ def assess(plan: Plan, results: list[dict]) -> dict:
     # out of scope: nothing names a method, and either nothing says the question is about a learned
     # model, or no goal's words are there, or an ML-engineering need fits better than any goal
     about_a_model = bool(plan.subject) or plan.goal_evidence >= STRONG_GOAL_EVIDENCE
-    out_of_scope = not named and (not about_a_model or plan.goal_evidence < MIN_GOAL_EVIDENCE
-                                  or off_score > OFF_TOPIC_MARGIN * evidence)
+    # the scorer reads the whole question's intent ("why did it predict" vs "how do I make it faster")
+    unlike = plan.in_scope is not None and plan.in_scope < scope_threshold
+    # A method's name keeps a question in scope, unless the scorer is sure it is not: many names are
+    # also everyday words ("circuit breaker", "patch a hole", "cardiac ablation", "feature rollout").
+    sure_unlike = plan.in_scope is not None and plan.in_scope < SURE_FRACTION * scope_threshold
+    out_of_scope = (not named or sure_unlike) and (not about_a_model or plan.goal_evidence < MIN_GOAL_EVIDENCE
+                                                   or off_score > OFF_TOPIC_MARGIN * evidence or unlike)
     if out_of_scope or not results:
         return {"fit": 0.0, "confidence": "low", "out_of_scope": bool(out_of_scope)}
     scores = [r["score"] for r in results]
@@ -565,7 +576,7 @@ def answer(model: dict, question: str, limit: int = 5, cache: dict | None = None
     plan = plan_query(question, model, {k: v for k, v in given.items() if v}, cache)
     ranked = rank_methods(plan, model, max(limit, 4))  # the confidence compares the top with the fourth
     results = ranked[:limit]
-    verdict = assess(plan, ranked) if not given.get("goal") else {
+    verdict = assess(plan, ranked, (model.get("scope") or {}).get("threshold", 0.5)) if not given.get("goal") else {
         "fit": 1.0, "confidence": "high", "out_of_scope": False}
     out = {"question": question, "facets": plan.to_dict(), "confidence": verdict["confidence"],
            "out_of_scope": verdict["out_of_scope"]}
@@ -583,7 +594,8 @@ def answer(model: dict, question: str, limit: int = 5, cache: dict | None = None
                           "method_evidence": round(plan.method_evidence, 3),
                           "off_topic": {"id": plan.off_topic[0] or None, "score": round(plan.off_topic[1], 3)},
                           "clause_goals": [{"id": g, "score": round(s, 3)} for g, s in plan.clause_goals],
-                          "subject_words": plan.subject, "terms": plan.terms}
+                          "subject_words": plan.subject, "terms": plan.terms,
+                          "in_scope": None if plan.in_scope is None else round(plan.in_scope, 3)}
     else:
         for r in out["results"]:
             r.pop("score_parts", None)

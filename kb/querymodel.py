@@ -32,6 +32,7 @@ class QueryModel(TypedDict):
     vocabulary: dict       # word -> count in the records' prose (spelling targets)
     known_stems: list
     papers: dict
+    scope: dict            # the in-scope scorer's weights and threshold (kb.scope), or {} without one
 
 
 # Needs that share interpretability's words but are not about understanding a model. They compete
@@ -134,6 +135,7 @@ def build_query_model(records: list[dict]) -> QueryModel:
     """Everything `kb query` needs, precomputed at build time and read as one JSON value."""
     import math
 
+    from .scope import load_scope_model
     from .text import STOPWORDS, english_words, stem, tokens
 
     by_kind: dict[str, list[dict]] = {}
@@ -256,7 +258,7 @@ def build_query_model(records: list[dict]) -> QueryModel:
             "example_idf": example_idf,
             "cases": cases, "case_idf": idf(cases),
             "architectures": architectures, "implies": implies, "phrases": phrases, "vocabulary": vocabulary,
-            "known_stems": sorted(known),
+            "known_stems": sorted(known), "scope": load_scope_model() or {},
             "subject_words": {"exact": sorted(subject), "stems": sorted({stem(w) for w in SUBJECT_WORDS})},
             # only the papers an answer shows: each method's introducing paper
             "papers": {r["id"]: {"citation": r.get("citation"), "link": r.get("link")} for r in by_kind.get("paper", [])

@@ -234,7 +234,17 @@ def test_out_of_scope_set_is_mostly_flagged(real_kb):
     by bench/calibrate_query.py --holdout."""
     flagged = sum(real_kb.query(o["q"], limit=3)["out_of_scope"] for o in OUT_OF_SCOPE)
     print(f"\nout of scope flagged: {flagged}/{len(OUT_OF_SCOPE)}")
-    assert flagged >= 0.35 * len(OUT_OF_SCOPE)  # measured 40.0% (22/55); the target is 90%
+    assert flagged >= 0.5 * len(OUT_OF_SCOPE)  # measured 56-60% with the in-scope scorer; the target is 90%
+
+
+def test_the_in_scope_scorer_reaches_the_query_through_the_store(real_kb):
+    from kb.scope import load_scope_model
+
+    threshold = load_scope_model()["threshold"]
+    ans = real_kb.query("circuit training workout for beginners, 20 minutes", explain=True)
+    assert ans["out_of_scope"] and ans["explain"]["in_scope"] < threshold  # names "circuit", a homonym
+    ans = real_kb.query("which circuit in GPT-2 does indirect object identification", explain=True)
+    assert not ans["out_of_scope"] and ans["explain"]["in_scope"] >= threshold
 
 
 def test_blind_holdout_and_paraphrases(real_kb):
