@@ -279,7 +279,9 @@ class KnowledgeBase:
         """Rank methods for a question in plain words; see kb.query."""
         from .query import answer
 
-        model = self.cached("query_model", lambda reader: reader.meta("query_model"))
+        from .querymodel import with_feature_weights
+
+        model = self.cached("query_model", lambda reader: with_feature_weights(reader.meta("query_model"), reader.meta))
         cache = self.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
         result = answer(model, question, limit=limit, cache=cache, **facets)
         for key in ("results", "related"):  # every record named with ref, kind and id (kb.contract)

@@ -202,7 +202,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
 
     Raises KBError (carrying the problems) when the content has errors: the previous store stays.
     """
-    from .querymodel import build_query_model
+    from .querymodel import build_query_model, intent_feature_rows
     from .store import write_store
 
     compiled = compile_content(layout, progress)
@@ -225,7 +225,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
                 progress("store", 0, 1)
             # the root says which knowledge base a shared database (KB_DATABASE_URL) holds
             write_store(url, records, edges, {"fingerprint": stamp, "counts": counts, "root": str(layout.root),
-                                              "query_model": build_query_model(records)})
+                                              "query_model": build_query_model(records), **intent_feature_rows()})
             if progress:
                 progress("store", 1, 1)
                 progress("index", 0, 1)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-__all__ = ["QueryModel", "build_query_model", "OFF_TOPICS", "METHOD_FIELDS", "GOAL_FIELDS", "CASE_FIELDS"]
+__all__ = ["QueryModel", "build_query_model", "intent_feature_rows", "with_feature_weights", "OFF_TOPICS",
+           "METHOD_FIELDS", "GOAL_FIELDS", "CASE_FIELDS"]
 
 
 class QueryModel(TypedDict):
@@ -32,7 +33,7 @@ class QueryModel(TypedDict):
     vocabulary: dict       # word -> count in the records' prose (spelling targets)
     known_stems: list
     papers: dict
-    scope: dict            # the in-scope scorer's weights and threshold (kb.scope), or {} without one
+    intent: dict           # the learned scorers (kb.intent) without their weights: {"scope": …, "goals": …, "features": n}
 
 
 # Needs that share interpretability's words but are not about understanding a model. They compete
@@ -131,11 +132,63 @@ def _weighted_terms(record: dict, fields: dict[str, float]) -> dict[str, float]:
     return {t: round(w, 2) for t, w in tf.items()}  # rounded: the model is read on every cold query
 
 
+INTENT_PREFIX = "intent:"  # store metadata rows: "intent:<feature>" -> [in-scope weight, goal weights hex]
+
+
+def _intent_without_weights(intent: dict) -> dict:
+    out = {part: {k: v for k, v in intent[part].items() if k != "weights"} for part in ("scope", "goals") if part in intent}
+    if out:
+        out["features"] = len(intent_feature_rows(intent))
+    return out
+
+
+def intent_feature_rows(intent: dict | None = None) -> dict[str, list]:
+    """The intent scorers' weights as one store row per feature. A question reads only its own ~30
+    features; loading all 26,000 with the query model cost every cold query 15 ms."""
+    from .intent import load_intent_model
+
+    intent = load_intent_model() if intent is None else intent
+    scope = intent.get("scope", {}).get("weights", {})
+    goals = intent.get("goals", {}).get("weights", {})
+    return {INTENT_PREFIX + f: [scope.get(f, 0.0), goals.get(f, "")] for f in sorted(set(scope) | set(goals))}
+
+
+class _FeatureWeights:
+    """One scorer's view of the feature rows (a mapping with ``get``), fetched from the store on use."""
+
+    def __init__(self, fetch, column: int, size: int, rows: dict):
+        self._fetch, self._column, self._size, self._rows = fetch, column, size, rows
+
+    def __len__(self) -> int:
+        return self._size
+
+    def get(self, feature: str, default=None):
+        row = self._rows.get(feature, False)
+        if row is False:
+            if len(self._rows) > 50_000:  # a long-running server meets many words: keep the cache bounded
+                self._rows.clear()
+            row = self._rows[feature] = self._fetch(INTENT_PREFIX + feature)
+        value = row[self._column] if row else None
+        return value if value else default
+
+
+def with_feature_weights(model: dict, fetch) -> dict:
+    """``model`` with its intent scorers' weights read through ``fetch(key) -> row | None`` (the store's
+    metadata), so kb.intent scores a question without loading every weight."""
+    intent = model.get("intent") or {}
+    if intent.get("features"):
+        rows: dict = {}
+        for column, part in enumerate(("scope", "goals")):
+            if part in intent:
+                intent[part]["weights"] = _FeatureWeights(fetch, column, intent["features"], rows)
+    return model
+
+
 def build_query_model(records: list[dict]) -> QueryModel:
     """Everything `kb query` needs, precomputed at build time and read as one JSON value."""
     import math
 
-    from .scope import load_scope_model
+    from .intent import load_intent_model
     from .text import STOPWORDS, english_words, stem, tokens
 
     by_kind: dict[str, list[dict]] = {}
@@ -258,7 +311,7 @@ def build_query_model(records: list[dict]) -> QueryModel:
             "example_idf": example_idf,
             "cases": cases, "case_idf": idf(cases),
             "architectures": architectures, "implies": implies, "phrases": phrases, "vocabulary": vocabulary,
-            "known_stems": sorted(known), "scope": load_scope_model() or {},
+            "known_stems": sorted(known), "intent": _intent_without_weights(load_intent_model()),
             "subject_words": {"exact": sorted(subject), "stems": sorted({stem(w) for w in SUBJECT_WORDS})},
             # only the papers an answer shows: each method's introducing paper
             "papers": {r["id"]: {"citation": r.get("citation"), "link": r.get("link")} for r in by_kind.get("paper", [])

@@ -238,9 +238,9 @@ def test_out_of_scope_set_is_mostly_flagged(real_kb):
 
 
 def test_the_in_scope_scorer_reaches_the_query_through_the_store(real_kb):
-    from kb.scope import load_scope_model
+    from kb.intent import load_intent_model
 
-    threshold = load_scope_model()["threshold"]
+    threshold = load_intent_model()["scope"]["threshold"]
     ans = real_kb.query("circuit training workout for beginners, 20 minutes", explain=True)
     assert ans["out_of_scope"] and ans["explain"]["in_scope"] < threshold  # names "circuit", a homonym
     ans = real_kb.query("which circuit in GPT-2 does indirect object identification", explain=True)

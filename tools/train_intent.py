@@ -1,12 +1,18 @@
-"""Train the in-scope scorer (kb/scope.py) and write kb/data/scope_model.json.
+"""Train the question's intent scorers (kb/intent.py) and write kb/data/intent_model.json.
 
-    .venv/bin/python tools/train_scope.py [--report-only]
+    .venv/bin/python tools/train_intent.py [--report-only]
 
+Goals (softmax regression over the handbook's goals): each goal's name, summary, aliases and
+phrasings, and the question bank's tune split with its labelled goal. The weight the query gives it
+beside the lexical goal match is chosen in kb/query.py (W_INTENT), not here.
+
+In scope (logistic regression):
 In scope (label 1): the handbook's own sentences that state a need (goal names, summaries and
 phrasings; methods' summaries and when-to-use lines; case studies' problems; tutorials' summaries)
-and the question bank's *tune* split. Out of scope (label 0): dev/off_topic_dev.yaml (written blind
-to the code and the tests, from real public threads and everyday uses of the shared words) and the
-query model's own off-topic needs (kb.querymodel.OFF_TOPICS).
+the question bank's *tune* split and the in-scope questions of dev/scope_dev.yaml. Out of scope (label 0):
+dev/off_topic_dev.yaml and the off-topic questions of dev/scope_dev.yaml (both written blind to the
+code and the tests, from real public threads and everyday uses of the shared words), and the query
+model's own off-topic needs (kb.querymodel.OFF_TOPICS).
 
 The threshold is chosen by 5-fold cross-validation on the in-scope *questions* (bank tune split and
 goal phrasings): at most TARGET_FALSE_FLAGS of them scored below it. Never trained or tuned on
@@ -29,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from kb import KnowledgeBase  # noqa: E402
 from kb.querymodel import OFF_TOPICS  # noqa: E402
-from kb.scope import features  # noqa: E402
+from kb.intent import features, goal_probabilities, in_scope_probability  # noqa: E402
 
 TARGET_FALSE_FLAGS = 0.01  # share of in-scope questions the threshold may flag in cross-validation
 L2 = 1e-3
@@ -53,9 +59,10 @@ def corpus() -> tuple[list[str], list[str], list[str]]:
     bank = yaml.safe_load((ROOT / "tests/query_bank.yaml").read_text())
     questions += [b["q"] for b in bank if b.get("split") == "tune"]
     neg = [p for _, name, phrasings in OFF_TOPICS for p in (name, *phrasings)]
-    dev = ROOT / "dev" / "off_topic_dev.yaml"
-    if dev.is_file():
-        neg += [d["q"] for d in yaml.safe_load(dev.read_text())]
+    dev = ROOT / "dev"
+    neg += [d["q"] for d in yaml.safe_load((dev / "off_topic_dev.yaml").read_text())]
+    for d in yaml.safe_load((dev / "scope_dev.yaml").read_text()):
+        (questions if d["in_scope"] else neg).append(d["q"])
     return pos + questions, questions, neg
 
 
@@ -81,13 +88,59 @@ def train(pos: list[str], neg: list[str], seed: int = 0) -> dict:
             bias_g2 += err * err
             bias -= rate * err / math.sqrt(bias_g2)
     return {"bias": round(bias, 4), "scale": SCALE,
-            "weights": {f: round(v, 3) for f, v in sorted(w.items()) if abs(v) >= 0.005}}
+            "weights": {f: round(v, 3) for f, v in sorted(w.items()) if abs(v) >= 0.01}}
 
 
 def probability(model: dict, text: str) -> float:
-    from kb.scope import in_scope_probability
-
     return in_scope_probability(model, text)
+
+
+def goal_examples() -> list[tuple[str, str]]:
+    """(text, goal id): the goals' own words and the bank's tune split."""
+    reader = KnowledgeBase(ROOT).reader
+    out = []
+    for g in reader.records("goal"):
+        out += [(t, g["id"]) for t in (g["name"], g["summary"], *g.get("aliases", []), *g.get("phrasings", []))]
+    bank = yaml.safe_load((ROOT / "tests/query_bank.yaml").read_text())
+    out += [(b["q"], b["goal"]) for b in bank if b.get("split") == "tune" and b.get("goal")]
+    return out
+
+
+def train_goals(examples: list[tuple[str, str]], seed: int = 0) -> dict:
+    """Softmax regression with AdaGrad and L2; weights kept sparse ([label index, weight] pairs)."""
+    labels = sorted({y for _, y in examples})
+    index = {y: i for i, y in enumerate(labels)}
+    k = len(labels)
+    data = [(features(t), index[y]) for t, y in examples]
+    w: dict[str, list[float]] = {}
+    g2: dict[str, list[float]] = {}
+    bias = [0.0] * k
+    rng = random.Random(seed)
+    for _ in range(EPOCHS):
+        rng.shuffle(data)
+        for feats, y in data:
+            norm = 1.0 / math.sqrt(max(len(feats), 1))
+            rows = [w.setdefault(f, [0.0] * k) for f in feats]
+            z = [bias[i] + norm * sum(r[i] for r in rows) for i in range(k)]
+            top = max(z)
+            e = [math.exp(v - top) for v in z]
+            total = sum(e)
+            for i in range(k):
+                err = e[i] / total - (i == y)
+                if abs(err) < 1e-4:
+                    continue
+                for f, r in zip(feats, rows):
+                    acc = g2.setdefault(f, [1e-8] * k)
+                    grad = err * norm + L2 * r[i]
+                    acc[i] += grad * grad
+                    r[i] -= 0.5 * grad / math.sqrt(acc[i])
+                bias[i] -= 0.05 * err
+    # one signed byte per goal, as hex: the query parses one short string per feature and decodes
+    # only the question's own features (a JSON list per feature took 70 ms to read on every query)
+    scale = max((abs(v) for row in w.values() for v in row), default=1.0) / 127
+    weights = {f: bytes(round(v / scale) & 0xFF for v in row).hex() for f, row in sorted(w.items())}
+    return {"labels": labels, "bias": [round(b, 4) for b in bias], "scale": round(scale, 6),
+            "weights": {f: h for f, h in weights.items() if h.strip("0")}}
 
 
 def cross_validated_threshold(pos, questions, neg, folds: int = 5) -> tuple[float, float]:
@@ -132,9 +185,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report-only", action="store_true", help="report the shipped model; train nothing")
     args = ap.parse_args()
-    out = ROOT / "kb" / "data" / "scope_model.json"
+    out = ROOT / "kb" / "data" / "intent_model.json"
     if args.report_only:
-        report(json.loads(out.read_text()))
+        report(json.loads(out.read_text())["scope"])
         return
     pos, questions, neg = corpus()
     print(f"in scope: {len(pos)} texts ({len(questions)} questions); out of scope: {len(neg)}")
@@ -144,8 +197,12 @@ def main() -> None:
     model = train(pos, neg)
     model["threshold"] = round(threshold, 4)
     model["trained_on"] = {"in_scope": len(pos), "out_of_scope": len(neg)}
-    out.write_text(json.dumps(model, separators=(",", ":"), sort_keys=True) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}: {len(model['weights'])} weights")
+    examples = goal_examples()
+    goals = train_goals(examples)
+    goals["trained_on"] = len(examples)
+    out.write_text(json.dumps({"scope": model, "goals": goals}, separators=(",", ":"), sort_keys=True) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}: {len(model['weights'])} in-scope weights, "
+          f"{len(goals['weights'])} goal features over {len(goals['labels'])} goals")
     print("blind figures (never trained or tuned on):")
     report(model)
 

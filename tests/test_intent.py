@@ -1,15 +1,15 @@
-"""The in-scope scorer (kb/scope.py) and its shipped weights (tools/train_scope.py)."""
+"""The intent scorers (kb/intent.py) and their shipped weights (tools/train_intent.py)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
 
-from kb.scope import features, in_scope_probability, load_scope_model
+from kb.intent import features, goal_probabilities, in_scope_probability, load_intent_model
 
-MODEL = load_scope_model()
+MODEL = load_intent_model()["scope"]
+GOALS = load_intent_model()["goals"]
 
 
 def test_features_are_stems_and_pairs_in_order_free_form():
@@ -52,3 +52,26 @@ def test_intent_to_understand_scores_high(question):
 def test_other_needs_score_low(question):
     assert in_scope_probability(MODEL, question) < MODEL["threshold"]
 
+
+
+def test_goal_probabilities_cover_the_handbook_goals(real_kb_goals):
+    probs = goal_probabilities(GOALS, "why did it say that")
+    assert set(probs) == set(GOALS["labels"]) and abs(sum(probs.values()) - 1.0) < 1e-9
+    assert set(GOALS["labels"]) <= real_kb_goals  # trained on goals the handbook has
+
+
+@pytest.mark.parametrize("question, goal", [
+    ("which parts of the picture pushed the network towards 'dog'", "explain-prediction"),
+    ("which of my training images taught it to do this", "attribute-to-training-data"),
+    ("can I make the chatbot stop bringing up a topic by nudging its internals", "steer-behavior"),
+])
+def test_a_goal_is_read_from_words_its_record_does_not_use(question, goal):
+    probs = goal_probabilities(GOALS, question)
+    assert max(probs, key=probs.get) == goal
+
+
+@pytest.fixture(scope="module")
+def real_kb_goals():
+    from kb import KnowledgeBase
+
+    return {g["id"] for g in KnowledgeBase(Path(__file__).resolve().parents[1]).list("goal")}
