@@ -9,8 +9,8 @@ beside the lexical goal match is chosen in kb/query.py (W_INTENT), not here.
 In scope (logistic regression):
 In scope (label 1): the handbook's own sentences that state a need (goal names, summaries and
 phrasings; methods' summaries and when-to-use lines; case studies' problems; tutorials' summaries)
-the question bank's *tune* split and the in-scope questions of dev/scope_dev.yaml. Out of scope (label 0):
-dev/off_topic_dev.yaml and the off-topic questions of dev/scope_dev.yaml (both written blind to the
+the question bank's *tune* split and the in-scope questions of dev/scope_dev*.yaml. Out of scope (label 0):
+dev/off_topic_dev.yaml and the off-topic questions of dev/scope_dev*.yaml (all written blind to the
 code and the tests, from real public threads and everyday uses of the shared words), and the query
 model's own off-topic needs (kb.querymodel.OFF_TOPICS).
 
@@ -61,8 +61,9 @@ def corpus() -> tuple[list[str], list[str], list[str]]:
     neg = [p for _, name, phrasings in OFF_TOPICS for p in (name, *phrasings)]
     dev = ROOT / "dev"
     neg += [d["q"] for d in yaml.safe_load((dev / "off_topic_dev.yaml").read_text())]
-    for d in yaml.safe_load((dev / "scope_dev.yaml").read_text()):
-        (questions if d["in_scope"] else neg).append(d["q"])
+    for name in ("scope_dev.yaml", "scope_dev2.yaml"):
+        for d in yaml.safe_load((dev / name).read_text()):
+            (questions if d["in_scope"] else neg).append(d["q"])
     return pos + questions, questions, neg
 
 
