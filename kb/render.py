@@ -19,18 +19,18 @@ from typing import Callable
 
 from .config import safe_child, templates_dir
 from .errors import KBError
-from .vocab import AUDIENCES
-from .handbook import (LEVELS, Site, bibliography_groups, glossary, guide_steps, links_of,
+from .vocab import AUDIENCES, LEVELS
+from .handbook import (Site, bibliography_groups, family_order, glossary, guide_steps, links_of,
                        prerequisite_reading_list, reading_list, record_papers, selection_table, sort_key,
                        tool_matrix)
 from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, MathError, split_math, to_mathml
 from .notebook import notebook_json
-from .refs import CITATION_RE, KINDS, LINK_RE, citation_keys, is_citekey, is_slug
+from .refs import CITATION_RE, KINDS, LINK_FIELDS, LINK_RE, citation_keys, is_citekey, is_slug
 from .safety import code_span, is_safe_url, neutralise_links, split_code
-from .schema import LINK_FIELDS, MODELS
+from .schema import MODELS
 from .signature import reference_signature
 
-__all__ = ["FORMATS", "render_handbook", "render_site", "reference_signature", "md_escape", "TEMPLATES"]
+__all__ = ["FORMATS", "render_site", "reference_signature", "md_escape", "TEMPLATES"]
 
 FORMATS = ("markdown", "html")
 TEMPLATES = templates_dir()  # top-level templates/ in a checkout, kb/_handbook/templates in a wheel
@@ -522,7 +522,7 @@ def _section_data(site: Site) -> dict:
         "bibliography": bibliography_groups(site),
         "topic_lists": [{"ref": t, "papers": prerequisite_reading_list(site, t)} for t in topics],
         "family_lists": [{"value": g["value"], "anchor": g["anchor"],
-                          "papers": reading_list(site, _family_order(site, g["records"]))}
+                          "papers": reading_list(site, family_order(site, g["records"]))}
                          for g in grouped("method", "family")],
         "audience_lists": {ref: reading_list(site, [s["ref"] for s in steps])
                            for ref, steps in ((f"path:{p['id']}", guide_steps(site, f"path:{p['id']}"))
@@ -535,23 +535,6 @@ def _section_data(site: Site) -> dict:
                             for m in site.of_kind("method") if m.get("reference")],
         "counts": {k: len([r for r in site.records.values() if r["kind"] == k]) for k in KINDS},
     }
-
-
-def _family_order(site: Site, records: list[dict]) -> list[str]:
-    """Methods of one family, each after the methods of the family it requires."""
-    from .handbook import requires_map
-    from .paths import PrerequisiteCycle, prerequisite_order
-
-    refs = [f"method:{r['id']}" for r in records]
-    inside = set(refs)
-    req = {u: [v for v in vs if v in inside] for u, vs in requires_map(site).items() if u in inside}
-    order: list[str] = []
-    for ref in sorted(refs, key=lambda x: (LEVELS.index(site.get(x).get("level", "intermediate")), x)):
-        try:
-            order += [n for n in prerequisite_order(req, ref, order) if n not in order]
-        except PrerequisiteCycle:
-            order.append(ref)
-    return order
 
 
 class _PageWriter:
@@ -787,20 +770,3 @@ def _clear(out: Path) -> None:
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
-
-
-def render_handbook(layout, out: str | Path, fmt: str = "markdown", progress: Progress | None = None) -> dict:
-    """Compile the content under ``layout`` and render it; adds ``"errors"``: the content's error count.
-
-    Content with errors still renders (links to missing records become plain text), so writers can
-    preview their work; ``kb validate`` is what gates.
-    """
-    from .build import compile_content
-    from .handbook import site_from_compiled
-
-    started = time.perf_counter()
-    compiled = compile_content(layout)
-    summary = render_site(site_from_compiled(compiled), out, fmt, progress, figures=layout.root / "figures")
-    summary["errors"] = len(compiled.report.errors)
-    summary["seconds"] = round(time.perf_counter() - started, 3)  # compiling the content included
-    return summary
