@@ -334,7 +334,7 @@ def test_pages_written_in_parallel_are_the_same_bytes(site, tmp_path, fmt):
 
 def test_render_workers_come_from_the_environment(site, tmp_path, monkeypatch):
     from kb.errors import KBError
-    from kb.render import _workers
+    from kb.render.pages import workers_for as _workers
 
     monkeypatch.setenv("KB_RENDER_WORKERS", "2")
     assert _workers(None, 1000) == 2 and _workers(None, 1) == 1 and _workers(4, 10) == 4

@@ -326,7 +326,7 @@ def test_generated_hostile_markdown_renders_inert(minimal_site, text, inline):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(url=URLS)
 def test_generated_urls_in_url_fields_are_never_links(minimal_site, url):
-    from kb.render import _code_span, _href
+    from kb.render.markup import href as _href, inline_code as _code_span
 
     href = str(_href(url))
     assert active_content(mkdocs_html(f"[x]({href})")) == [] and active_content(site_html(f"[x]({href})")) == []
