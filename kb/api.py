@@ -76,10 +76,37 @@ def _reference_digest() -> str:
     return h.hexdigest()
 
 
+def within(adjacency: dict, center: str, depth: int) -> set[str]:
+    """The refs within ``depth`` links of ``center``, following links either way (``adjacency``: see
+    :func:`_adjacency`). The one neighbourhood: ``kb graph --around``, HTTP and MCP all use it.
+
+    >>> adj = _adjacency_of([("a", "b", "uses"), ("b", "c", "uses"), ("d", "a", "uses")])
+    >>> sorted(within(adj, "a", 1)), sorted(within(adj, "a", 2))
+    (['a', 'b', 'd'], ['a', 'b', 'c', 'd'])
+    """
+    seen, frontier = {center}, {center}
+    for _ in range(depth):
+        frontier = {n for node in frontier for n, _, _ in adjacency.get(node, ())} - seen
+        seen |= frontier
+    return seen
+
+
+def _requires(reader) -> dict[str, list[str]]:
+    """ref -> [refs it requires], from the store's ``requires`` edges."""
+    requires: dict[str, list[str]] = {}
+    for source, target, _ in reader.edges("requires"):
+        requires.setdefault(source, []).append(target)
+    return requires
+
+
 def _adjacency(reader) -> dict:
+    return _adjacency_of(reader.edges())
+
+
+def _adjacency_of(edges) -> dict:
     """node -> [(neighbour, (source, target, relation), direction)] over every edge, both ways."""
     adj: dict[str, list] = {}
-    for s, t, rel in reader.edges():
+    for s, t, rel in edges:
         adj.setdefault(s, []).append((t, (s, t, rel), "out"))
         adj.setdefault(t, []).append((s, (s, t, rel), "in"))
     return adj
@@ -230,22 +257,21 @@ class KnowledgeBase:
 
     def resolve(self, ref: str) -> str:
         """The canonical ``kind:id`` of ``ref`` (``kind:id`` or a bare id that only one kind has)."""
-        from .refs import KINDS
+        from .refs import KINDS, resolve_ref
 
         ref = ref.strip()
         kind, sep, ident = ref.partition(":")
-        if sep:
-            if kind not in KINDS:
-                raise KBError(f"unknown kind {kind!r} in {ref!r}; kinds are {', '.join(KINDS)}")
-            if self.reader.record(ref) is None:
-                raise NotFound(self._not_found(ident, ref), param="ref")
-            return ref
-        kinds = self.reader.kinds_of(ref)
-        if len(kinds) == 1:
-            return f"{kinds[0]}:{ref}"
-        if kinds:
+        if not sep:
+            kind, ident = None, ref
+        elif kind not in KINDS:
+            raise KBError(f"unknown kind {kind!r} in {ref!r}; kinds are {', '.join(KINDS)}")
+        kinds = self.reader.kinds_of(ident)
+        canonical, code = resolve_ref(kind, ident, kinds, papers=True)
+        if canonical:
+            return canonical
+        if code == "ambiguous-ref":
             raise KBError(f"{ref!r} is ambiguous: " + ", ".join(f"{k}:{ref}" for k in kinds))
-        raise NotFound(self._not_found(ref, ref), param="ref")
+        raise NotFound(self._not_found(ident, ref), param="ref")
 
     def _not_found(self, ident: str, ref: str) -> str:
         from .refs import is_citekey, is_slug
@@ -298,10 +324,7 @@ class KnowledgeBase:
             raise KBError("depth must be 0 or more", param="depth")
         center = self.resolve(ref)
         adjacency = self.cached("adjacency", _adjacency)
-        seen, frontier = {center}, {center}
-        for _ in range(depth):
-            frontier = {n for node in frontier for n, _, _ in adjacency.get(node, ())} - seen
-            seen |= frontier
+        seen = within(adjacency, center, depth)
         names = dict(((k, i), n) for k, i, n in self.reader.index())
         nodes = [with_ids({"ref": r, "name": names.get(tuple(r.split(":", 1)), r)}) for r in sorted(seen)]
         edges = sorted({e for node in seen for _, e, _ in adjacency.get(node, ()) if e[0] in seen and e[1] in seen})
@@ -324,7 +347,8 @@ class KnowledgeBase:
         ``know`` lists the records already known: a list, or a comma-separated string."""
         from .paths import learning_path
 
-        result = learning_path(self, to, as_list(know, "know"), audience)
+        requires = self.cached("requires", _requires)
+        result = learning_path(requires, self.reader.record, self.resolve, to, as_list(know, "know"), audience)
         result["steps"] = [with_ids(step) for step in result["steps"]]
         return result
 
@@ -332,12 +356,44 @@ class KnowledgeBase:
     def render(self, out: str | Path, fmt: str = "markdown", progress=None) -> dict:
         """Render the handbook into ``out`` (``markdown`` for MkDocs, or ``html``); see kb.render.
 
-        Renders from the content itself, so it works while content still has errors (the summary's
+        Renders the store, as :meth:`preview` finds it: content with errors still renders (the summary's
         ``errors`` counts them; links to missing records become plain text).
         """
-        from .render import render_handbook
+        from .render import render_site
 
-        return render_handbook(self.layout, out, fmt, progress)
+        started = time.perf_counter()
+        site, errors = self.preview()
+        summary = render_site(site, out, fmt, progress, figures=self.layout.root / "figures")
+        summary["errors"] = errors
+        summary["seconds"] = round(time.perf_counter() - started, 3)  # building changed content included
+        return summary
+
+    def preview(self):
+        """``(site, errors)``: the content as it stands, as a kb.handbook.Site, and its error count.
+
+        Changed content is built first. Content with errors is built into a preview store
+        (kb.build.build_store with ``preview=True``), which no other reader sees, so writers can
+        render their work before it validates; ``kb validate`` is what gates.
+        """
+        from .build import build_store, is_stale
+
+        if not (self.auto_build and is_stale(self.layout)):
+            return self.site(), 0
+        try:
+            built = build_store(self.layout, preview=True)
+        except KBError:  # the store cannot be written now (another build, a read-only folder): as every reader
+            return self.site(), 0
+        self._drop_reader()
+        if not built["errors"]:
+            return self.site(), 0
+        from .handbook import site_from_reader
+        from .store import open_reader
+
+        reader, close = open_reader(str(Path(built["store"]) / "kb.sqlite"))
+        try:
+            return site_from_reader(reader), built["errors"]
+        finally:
+            close()
 
     def site(self):
         """The built store as a kb.handbook.Site (records, papers, networkx graph)."""
@@ -348,7 +404,6 @@ class KnowledgeBase:
     def graph(self, around: str | None = None, depth: int = 1, fmt: str = "dot") -> str:
         """The graph, or the neighbourhood of ``around`` within ``depth`` links, as dot|mermaid|graphml|json."""
         from .export import FORMATS, export
-        from .graph import neighbourhood
 
         if fmt not in FORMATS:
             raise KBError(f"unknown graph format {fmt!r}; formats are {', '.join(FORMATS)}")
@@ -356,7 +411,7 @@ class KnowledgeBase:
             raise KBError("depth must be 0 or more", param="depth")
         G = self.site().graph
         if around:
-            G = neighbourhood(G, self.resolve(around), depth)
+            G = G.subgraph(node["ref"] for node in self.neighbourhood(around, depth)["nodes"])
         return export(G, fmt)
 
     def bib(self, refs=()) -> str:
@@ -381,7 +436,14 @@ class KnowledgeBase:
         """Write tutorial ``ref`` as a Jupyter notebook ``out_dir/<id>.ipynb`` (needs nbformat); see kb.notebook."""
         from .notebook import write_notebook
 
-        return write_notebook(self, ref, out_dir)
+        ref = ref.strip()
+        # a bare id names the tutorial even when a record of another kind shares it
+        canonical = f"tutorial:{ref}" if ":" not in ref and "tutorial" in self.reader.kinds_of(ref) else self.resolve(ref)
+        kind = canonical.split(":", 1)[0]
+        if kind != "tutorial":
+            tutorials = [r["id"] for r in self.list("tutorial")]
+            raise KBError(f"{canonical} is a {kind}, not a tutorial; tutorials are: {', '.join(tutorials) or 'none'}")
+        return write_notebook(self.show(canonical), out_dir)
 
     # -- reproductions -----------------------------------------------------------------------
     def reproductions(self) -> list[dict]:

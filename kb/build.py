@@ -6,17 +6,19 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from .config import Layout
 from .errors import KBError
 
-__all__ = ["Compiled", "compile_content", "fingerprint", "build_store", "current_store", "is_stale", "build_lock"]
+__all__ = ["Compiled", "compile_content", "fingerprint", "build_store", "current_store", "is_stale", "build_lock",
+           "records_for_store", "PREVIEW"]
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 KEEP_STORES = 2  # the current one and its predecessor, which readers that started earlier may still hold
+PREVIEW = "preview"  # <store>/preview/: builds of content with errors, which only `kb render` reads
 
 
 @dataclass
@@ -174,7 +176,9 @@ def build_lock(layout: Layout):
         os.close(fd)
 
 
-def _records_for_store(compiled: Compiled) -> list[dict]:
+def records_for_store(compiled: Compiled) -> list[dict]:
+    """The records as the store holds them: each record's fields plus ``kind`` and ``file``; papers
+    with their BibTeX fields, citation and link, merged with their note."""
     notes = {r.id: r.model for r in compiled.records if r.kind == "paper"}
     out = []
     for rec in compiled.records:
@@ -194,33 +198,37 @@ def _records_for_store(compiled: Compiled) -> list[dict]:
     return out
 
 
-def build_store(layout: Layout, progress: Progress | None = None, force: bool = False) -> dict:
+def build_store(layout: Layout, progress: Progress | None = None, force: bool = False, preview: bool = False) -> dict:
     """Build the store and search index atomically; return a summary.
 
     The search index is patched from the previous build when few records changed; ``force``
     rebuilds it from scratch.
 
     Raises KBError (carrying the problems) when the content has errors: the previous store stays.
+    With ``preview``, content with errors is built all the same, into a preview store
+    (``<store>/preview/``, always SQLite) that never replaces the store readers use, so the handbook
+    of unfinished content can be rendered; the summary then adds ``errors`` and ``preview``.
     """
     from .querymodel import build_query_model, intent_feature_rows
     from .store import write_store
 
     compiled = compile_content(layout, progress)
-    if not compiled.report.ok:
-        raise KBError(f"the content has {len(compiled.report.errors)} error(s); run `kb validate` to see them",
-                      compiled.report.errors)
-    records = _records_for_store(compiled)
+    errors = compiled.report.errors
+    if errors and not preview:
+        raise KBError(f"the content has {len(errors)} error(s); run `kb validate` to see them", errors)
+    home = replace(layout, store_dir=layout.store / PREVIEW) if errors else layout
+    records = records_for_store(compiled)
     edges = sorted({(u, v, d["relation"], d["field"]) for u, v, d in compiled.graph.edges(data=True)})
     counts: dict[str, int] = {}
     for r in records:
         counts[r["kind"]] = counts.get(r["kind"], 0) + 1
     stamp = fingerprint(layout)
     with build_lock(layout):
-        tmp = layout.store / f"store-{time.time_ns()}-{os.getpid()}.tmp"
+        tmp = home.store / f"store-{time.time_ns()}-{os.getpid()}.tmp"
         final = tmp.with_suffix("")
         try:
             tmp.mkdir(parents=True)
-            url = layout.database_url or f"sqlite:///{tmp / 'kb.sqlite'}"
+            url = (None if errors else layout.database_url) or f"sqlite:///{tmp / 'kb.sqlite'}"
             if progress:
                 progress("store", 0, 1)
             # the root says which knowledge base a shared database (KB_DATABASE_URL) holds
@@ -229,25 +237,28 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
             if progress:
                 progress("store", 1, 1)
                 progress("index", 0, 1)
-            digests = _index_records(layout, tmp / "index", records, incremental=not force)
+            digests = _index_records(home, tmp / "index", records, incremental=not force)
             _write_json(tmp / "DIGESTS.json", digests)
             (tmp / "FINGERPRINT").write_text(stamp + "\n")
             os.rename(tmp, final)
-            _point_current(layout, final)
+            _point_current(home, final)
             if progress:
                 progress("index", 1, 1)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            if current_store(layout) != final:
+            if current_store(home) != final:
                 shutil.rmtree(final, ignore_errors=True)
             if isinstance(exc, OSError) or type(exc).__module__.startswith("sqlalchemy"):
                 # a full disk, a read-only folder, a database that went away: one line, no traceback
                 raise KBError(f"could not write the store in {layout.store}: {_os_message(exc)}; "
                               "any previous build still answers") from None
             raise
-        _collect_old_stores(layout, final)
-    return {"records": len(records), "edges": len(edges), "counts": counts,
-            "warnings": len(compiled.report.warnings), "store": str(final)}
+        _collect_old_stores(home, final)
+    summary = {"records": len(records), "edges": len(edges), "counts": counts,
+               "warnings": len(compiled.report.warnings), "store": str(final)}
+    if preview:
+        summary.update(errors=len(errors), preview=bool(errors))
+    return summary
 
 
 def _os_message(exc: BaseException) -> str:

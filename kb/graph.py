@@ -6,10 +6,9 @@ from typing import Iterable, Iterator
 
 from .bib import Paper
 from .load import Loaded
-from .refs import find_citations, find_links, parse_ref
-from .schema import LINK_FIELDS
+from .refs import LINK_FIELDS, find_citations, find_links, parse_ref, resolve_ref
 
-__all__ = ["Link", "record_links", "resolve_links", "build_graph", "neighbourhood", "PROSE_FIELDS"]
+__all__ = ["Link", "record_links", "resolve_links", "build_graph", "PROSE_FIELDS"]
 
 # Fields whose text is Markdown and may hold [[kind:id]] links and [@citekey] citations.
 PROSE_FIELDS = ("body", "summary", "implementation_notes", "problem", "approach", "relevance",
@@ -97,19 +96,11 @@ def resolve_links(links: Iterable[Link], known: dict[str, set[str]]) -> tuple[li
     """
     resolved, failed = [], []
     for link in links:
-        kinds = known.get(link.target, set())
-        if link.kind is None:
-            cands = sorted(k for k in kinds if k != "paper")
-            if len(cands) == 1:
-                resolved.append((link, f"{cands[0]}:{link.target}"))
-            else:
-                failed.append((link, "ambiguous-ref" if cands else "dangling-ref"))
-        elif link.expected and link.kind != link.expected:
-            failed.append((link, "wrong-kind-ref"))
-        elif link.kind in kinds:
-            resolved.append((link, link.ref))
+        ref, code = resolve_ref(link.kind, link.target, known.get(link.target, ()), link.expected)
+        if ref:
+            resolved.append((link, ref))
         else:
-            failed.append((link, "unknown-citekey" if link.kind == "paper" else "dangling-ref"))
+            failed.append((link, code))
     return resolved, failed
 
 
@@ -141,22 +132,3 @@ def build_graph(records: list[Loaded], papers: list[Paper], declared: Iterable[t
             G.add_edge(link.source, target, key=f"{link.relation}:{link.field}", relation=link.relation,
                        field=link.field, line=link.line)
     return G, failed
-
-
-def neighbourhood(G, ref: str, depth: int = 1):
-    """The subgraph of nodes within ``depth`` hops of ``ref``, either direction.
-
-    >>> import networkx as nx
-    >>> G = nx.MultiDiGraph([("a", "b"), ("b", "c"), ("d", "a")])
-    >>> sorted(neighbourhood(G, "a", 1).nodes)
-    ['a', 'b', 'd']
-    """
-    seen, frontier = {ref}, {ref}
-    for _ in range(depth):
-        nxt = set()
-        for node in frontier:
-            nxt.update(G.successors(node))
-            nxt.update(G.predecessors(node))
-        frontier = nxt - seen
-        seen |= nxt
-    return G.subgraph(seen)

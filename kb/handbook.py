@@ -6,21 +6,19 @@ kb.render turns these answers into pages, and ``kb bib`` exports the reading lis
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields as dc_fields
+from dataclasses import dataclass, field, fields as dc_fields
 from typing import Iterable
 
 from .bib import Paper
-from .refs import KINDS, parse_ref
-from .schema import LINK_FIELDS
-from .vocab import LEVELS
+from .paths import PrerequisiteCycle, by_level, curated_steps, path_steps, prerequisite_order
+from .refs import KINDS, parse_ref, resolve_ref
 
 __all__ = [
-    "Site", "site_from_compiled", "site_from_reader", "requires_map", "guide_steps", "record_papers",
-    "reading_list", "prerequisite_reading_list", "selection_table", "tool_matrix", "glossary",
+    "Site", "site_from_reader", "requires_map", "guide_steps", "record_papers", "reading_list",
+    "prerequisite_reading_list", "family_order", "selection_table", "tool_matrix", "glossary",
     "bibliography_groups", "paper_group", "links_of", "sort_key",
 ]
 
-_LEVEL_RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
 _ABBREVIATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,11}$")
 
 
@@ -36,6 +34,12 @@ class Site:
     records: dict[str, dict]
     papers: dict[str, Paper]
     graph: object
+    _kinds: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)  # id -> kinds having it
+
+    def __post_init__(self):
+        for ref in self.records:
+            kind, _, ident = ref.partition(":")
+            self._kinds.setdefault(ident, set()).add(kind)
 
     def get(self, ref: str) -> dict | None:
         return self.records.get(ref)
@@ -57,11 +61,7 @@ class Site:
             kind, ident = parse_ref(text, fixed)
         except ValueError:
             return None
-        if kind is None:
-            kinds = [k for k in KINDS if k != "paper" and f"{k}:{ident}" in self.records]
-            return f"{kinds[0]}:{ident}" if len(kinds) == 1 else None
-        ref = f"{kind}:{ident}"
-        return ref if ref in self.records else None
+        return resolve_ref(kind, ident, self._kinds.get(ident, ()))[0]
 
     def edges(self, relation: str | None = None, source: str | None = None, target: str | None = None):
         """``(source, target, relation)`` triples, deduplicated and sorted."""
@@ -73,14 +73,6 @@ class Site:
         else:
             it = G.edges(data=True)
         return sorted({(u, v, d["relation"]) for u, v, d in it if relation is None or d["relation"] == relation})
-
-
-def site_from_compiled(compiled) -> Site:
-    """A Site from ``kb.build.compile_content``'s answer (works while the content still has errors)."""
-    from .build import _records_for_store
-
-    records = {f"{r['kind']}:{r['id']}": r for r in _records_for_store(compiled)}
-    return Site(records, {p.id: p for p in compiled.papers}, compiled.graph)
 
 
 def site_from_reader(reader) -> Site:
@@ -127,36 +119,25 @@ def requires_map(site: Site) -> dict[str, list[str]]:
 
 
 def _level_key(site: Site):
-    def key(ref: str):
-        return (_LEVEL_RANK.get((site.get(ref) or {}).get("level"), 1), ref)
-    return key
+    return by_level(lambda ref: (site.get(ref) or {}).get("level"))
 
 
 def guide_steps(site: Site, path_ref: str) -> list[dict]:
     """A path record's steps with the prerequisites they skip inserted first (prerequisite order).
 
-    Each step: ``{"ref", "note" (None for inserted ones), "curated", "needed_for": [refs]}``.
+    Each step: ``{"ref", "note" (None for inserted ones), "curated", "needed_for": [refs]}``
+    (kb.paths.curated_steps); a cycle among the prerequisites leaves the curated steps as written.
     """
-    from .paths import PrerequisiteCycle, expand_curated
-
-    path = site.get(path_ref) or {}
     notes: dict[str, str] = {}
-    for step in path.get("steps") or []:
+    for step in (site.get(path_ref) or {}).get("steps") or []:
         ref = site.resolve(step["ref"])
         if ref and ref not in notes:
             notes[ref] = step["note"]
     requires = requires_map(site)
     try:
-        nodes = expand_curated(requires, list(notes), (), _level_key(site))
+        return curated_steps(requires, notes, (), _level_key(site))
     except PrerequisiteCycle:
-        nodes = [(n, True) for n in notes]
-    order = {n: i for i, (n, _) in enumerate(nodes)}
-    steps = []
-    for node, curated in nodes:
-        needed_for = sorted((u for u, _, _ in site.edges("requires", target=node) if order.get(u, -1) > order[node]),
-                            key=order.get)
-        steps.append({"ref": node, "note": notes.get(node), "curated": node in notes, "needed_for": needed_for})
-    return steps
+        return path_steps(requires, [(n, True) for n in notes], notes)
 
 
 def reading_list(site: Site, refs: Iterable[str]) -> list[str]:
@@ -172,8 +153,6 @@ def reading_list(site: Site, refs: Iterable[str]) -> list[str]:
 
 def prerequisite_reading_list(site: Site, ref: str) -> list[str]:
     """Papers for learning ``ref``: its prerequisites' papers first, then its own, then papers about it."""
-    from .paths import PrerequisiteCycle, prerequisite_order
-
     if ref.startswith("path:"):
         order = [s["ref"] for s in guide_steps(site, ref)]
     else:
@@ -183,6 +162,21 @@ def prerequisite_reading_list(site: Site, ref: str) -> list[str]:
             order = [ref]
     about = sorted(u for u, _, rel in site.edges("about", target=ref))
     return reading_list(site, order + about)
+
+
+def family_order(site: Site, records: list[dict]) -> list[str]:
+    """Methods of one family in reading order: easier levels first, each after the methods of the
+    family it requires."""
+    refs = [f"method:{r['id']}" for r in records]
+    inside = set(refs)
+    req = {u: [v for v in vs if v in inside] for u, vs in requires_map(site).items() if u in inside}
+    order: list[str] = []
+    for ref in sorted(refs, key=_level_key(site)):
+        try:
+            order += [n for n in prerequisite_order(req, ref, order) if n not in order]
+        except PrerequisiteCycle:
+            order.append(ref)
+    return order
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -322,7 +316,3 @@ def bibliography_groups(site: Site) -> list[dict]:
         anchor = "-".join(x for x in ("papers", kind.replace("_", "-"), value.split(":")[-1]) if x)
         out.append({"kind": kind, "value": value, "anchor": anchor, "papers": sorted(keys, key=paper_order)})
     return out
-
-
-# -- tutorials ------------------------------------------------------------------------------------
-LINK_FIELD_KINDS = {f: fixed for f, (_, fixed) in LINK_FIELDS.items()}

@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import KBError
 from .refs import CITATION_RE, LINK_RE, citation_keys
 
 __all__ = ["tutorial_notebook", "notebook_json", "write_notebook", "notebook_markdown"]
-
-
 
 
 def notebook_markdown(text: str) -> str:
@@ -88,19 +85,12 @@ def notebook_json(record: dict) -> str:
     return json.dumps(tutorial_notebook(record), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_notebook(kb, ref: str, out_dir: str | Path = ".") -> Path:
-    """Write tutorial ``ref`` (``tutorial:id`` or a unique id) as ``out_dir/<id>.ipynb``; returns the path."""
-    ref = ref.strip()
-    # a bare id names the tutorial even when a record of another kind shares it
-    canonical = f"tutorial:{ref}" if ":" not in ref and "tutorial" in kb.reader.kinds_of(ref) else kb.resolve(ref)
-    kind, ident = canonical.split(":", 1)
-    if kind != "tutorial":
-        tutorials = [r["id"] for r in kb.list("tutorial")]
-        raise KBError(f"{canonical} is a {kind}, not a tutorial; tutorials are: {', '.join(tutorials) or 'none'}")
+def write_notebook(record: dict, out_dir: str | Path = ".") -> Path:
+    """Write a tutorial record as ``out_dir/<id>.ipynb`` (atomically); returns the path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{ident}.ipynb"
+    path = out / f"{record['id']}.ipynb"
     tmp = path.with_suffix(".ipynb.tmp")
-    tmp.write_text(notebook_json(kb.show(canonical)), encoding="utf-8")
+    tmp.write_text(notebook_json(record), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -5,7 +5,8 @@ import re
 
 __all__ = [
     "KINDS", "SLUG", "CITEKEY", "MAX_ID", "MAX_REF", "is_slug", "parse_ref", "format_ref",
-    "find_links", "find_citations", "citation_keys", "LINK_RE", "CITATION_RE",
+    "find_links", "find_citations", "citation_keys", "LINK_RE", "CITATION_RE", "LINK_FIELDS",
+    "resolve_ref",
 ]
 
 # Order matters: it is the order used in listings and for resolving a bare id that several kinds share.
@@ -21,6 +22,24 @@ _CITEKEY_RE = re.compile(rf"^{CITEKEY}$")
 _KIND_ALT = "|".join(KINDS)
 LINK_RE = re.compile(rf"\[\[\s*({_KIND_ALT})\s*:\s*([^\]\s|]+)\s*(?:\|([^\]]*))?\]\]")
 CITATION_RE = re.compile(r"\[@([^\]\s;,]+)((?:\s*[;,]\s*@[^\]\s;,]+)*)\]")
+
+# The record fields that hold refs: field -> (relation, fixed kind or None). The graph, validation
+# and the handbook all read this table (plain data: no pydantic), so a new link field is declared once.
+LINK_FIELDS: dict[str, tuple[str, str | None]] = {
+    "see_also": ("related", None),
+    "goals": ("serves", "goal"),
+    "architectures": ("applies_to", "architecture"),
+    "methods": ("uses", "method"),
+    "prerequisites": ("requires", None),
+    "follow_ups": ("follow_up", None),
+    "topics": ("about", None),
+    "parent": ("parent", "architecture"),
+    "tools": ("implemented_by", "tool"),           # method.tools[].tool and architecture.tools[]
+    "recommended_methods": ("recommends", "method"),
+    "recommended": ("recommends", "method"),
+    "implements": ("implements", "method"),
+    "steps": ("step", None),
+}
 
 
 def is_slug(text: str) -> bool:
@@ -84,3 +103,31 @@ def find_citations(text: str) -> list[tuple[str, int]]:
 def citation_keys(match: re.Match) -> list[str]:
     """The citekeys of one ``CITATION_RE`` match, in order (``[@a; @b]`` -> ``["a", "b"]``)."""
     return [match.group(1)] + re.findall(r"@([^\]\s;,]+)", match.group(2))
+
+
+def resolve_ref(kind: str | None, ident: str, kinds, expected: str | None = None,
+                papers: bool = False) -> tuple[str | None, str | None]:
+    """The record a parsed ref names, given ``kinds``: the kinds that have a record with id ``ident``.
+
+    Returns ``(ref, None)``, or ``(None, code)`` with code ``dangling-ref``, ``ambiguous-ref``,
+    ``wrong-kind-ref`` (``kind`` is not the ``expected`` kind of its field) or ``unknown-citekey``.
+    A bare id (``kind`` None) names the one kind that has it; papers count only with ``papers``
+    (a link field names a paper as ``paper:key``; a command line may name it by its citekey alone).
+
+    >>> resolve_ref(None, "pca", {"method"})
+    ('method:pca', None)
+    >>> resolve_ref(None, "probe", {"method", "concept"})
+    (None, 'ambiguous-ref')
+    >>> resolve_ref("paper", "x2020y", set())
+    (None, 'unknown-citekey')
+    """
+    if kind is None:
+        candidates = sorted(k for k in kinds if papers or k != "paper")
+        if len(candidates) == 1:
+            return f"{candidates[0]}:{ident}", None
+        return None, "ambiguous-ref" if candidates else "dangling-ref"
+    if expected and kind != expected:
+        return None, "wrong-kind-ref"
+    if kind in kinds:
+        return f"{kind}:{ident}", None
+    return None, "unknown-citekey" if kind == "paper" else "dangling-ref"

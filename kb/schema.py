@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from .refs import is_citekey, is_slug, parse_ref
+from .refs import LINK_FIELDS, is_citekey, is_slug, parse_ref  # LINK_FIELDS: re-exported
 from .vocab import ACCESS, AUDIENCES, COST_LEVELS, LEVELS, MODALITIES, SCOPES
 
 __all__ = [
@@ -306,23 +306,6 @@ MODELS: dict[str, type[_Strict]] = {
     "paper": PaperNote,
 }
 
-# field -> (relation, fixed kind or None). The graph and validation both read this table, so a new
-# link field is declared once.
-LINK_FIELDS: dict[str, tuple[str, str | None]] = {
-    "see_also": ("related", None),
-    "goals": ("serves", "goal"),
-    "architectures": ("applies_to", "architecture"),
-    "methods": ("uses", "method"),
-    "prerequisites": ("requires", None),
-    "follow_ups": ("follow_up", None),
-    "topics": ("about", None),
-    "parent": ("parent", "architecture"),
-    "tools": ("implemented_by", "tool"),           # method.tools[].tool and architecture.tools[]
-    "recommended_methods": ("recommends", "method"),
-    "recommended": ("recommends", "method"),
-    "implements": ("implements", "method"),
-    "steps": ("step", None),
-}
 
 
 def json_schema() -> dict:

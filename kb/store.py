@@ -103,7 +103,9 @@ def write_store(url: str, records: Iterable[dict], edges: Iterable[tuple[str, st
                 conn.execute(delete(table))
             rows = [{"ref": f"{r['kind']}:{r['id']}", "kind": r["kind"], "id": r["id"], "name": r["name"],
                      "summary": r.get("summary") or "", "level": r.get("level"), "file": r.get("file"),
-                     "data": json.dumps(r, sort_keys=True)} for r in records]
+                     # top-level keys sorted (kb show's order); values as compiled, so a nested object
+                     # and a paper's BibTeX fields keep the order they were written in (the handbook shows it)
+                     "data": json.dumps(dict(sorted(r.items())))} for r in records]
             if rows:
                 conn.execute(insert(RecordRow.__table__), rows)
             edge_rows = [{"source": s, "target": t, "relation": rel, "field": f} for s, t, rel, f in edges]

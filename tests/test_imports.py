@@ -32,3 +32,12 @@ def test_query_path_loads_only_what_it_needs(minimal):
     assert not heavy & {m.split(".")[0] for m in mods}
     # only whoosh's Porter stemmer, not its index machinery
     assert not {m for m in mods if m.startswith("whoosh.") and not m.startswith("whoosh.lang")}
+
+
+@pytest.mark.parametrize("args", [["graph", "--around", "method:saliency-maps"], ["bib"]])
+def test_graph_and_bib_read_the_store_without_the_build_side(minimal, args):
+    """One read model: kb graph and kb bib read the built store; no YAML, schema or graph building."""
+    imported_modules(["build"], minimal)
+    proc, mods = imported_modules(args, minimal)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert not {"yaml", "pydantic", "bibtexparser", "kb.load", "kb.schema", "kb.graph", "kb.validate"} & mods

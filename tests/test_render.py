@@ -15,7 +15,8 @@ import pytest
 from kb.build import compile_content
 from kb.cli import cli
 from kb.config import Layout
-from kb.handbook import selection_table, site_from_compiled, tool_matrix
+from kb import KnowledgeBase
+from kb.handbook import selection_table, tool_matrix
 from kb.linkcheck import check_rendered
 from kb.render import md_escape, reference_signature, render_site
 
@@ -86,7 +87,9 @@ def tree(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def site(tree):
-    return site_from_compiled(compile_content(Layout(tree)))
+    site, errors = KnowledgeBase(tree).preview()  # the hostile record is an error: a preview build
+    assert errors
+    return site
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +221,7 @@ def test_no_tutorials_renders_an_empty_section(tmp_path):
     root = tmp_path / "kb"
     shutil.copytree(MINIMAL, root)
     out = tmp_path / "out"
-    render_site(site_from_compiled(compile_content(Layout(root))), out, "markdown")
+    render_site(KnowledgeBase(root).site(), out, "markdown")
     assert "*Nothing here yet.*" in (out / "docs" / "tutorials.md").read_text()
     assert check_rendered(out) == []
 
@@ -331,7 +334,7 @@ def test_pages_written_in_parallel_are_the_same_bytes(site, tmp_path, fmt):
 
 def test_render_workers_come_from_the_environment(site, tmp_path, monkeypatch):
     from kb.errors import KBError
-    from kb.render import _workers
+    from kb.render.pages import workers_for as _workers
 
     monkeypatch.setenv("KB_RENDER_WORKERS", "2")
     assert _workers(None, 1000) == 2 and _workers(None, 1) == 1 and _workers(4, 10) == 4
@@ -416,7 +419,7 @@ def test_real_content_renders_without_broken_links(tmp_path):
     report = compile_content(Layout(REPO)).report
     if not report.ok:
         pytest.skip(f"the real content does not validate yet ({len(report.errors)} errors; run `kb validate`)")
-    site = site_from_compiled(compile_content(Layout(REPO)))
+    site = KnowledgeBase(REPO).site()
     for fmt in ("markdown", "html"):
         summary = render_site(site, tmp_path / fmt, fmt)
         assert summary["pages"] > 100

@@ -15,7 +15,7 @@ import pytest
 
 from kb.build import compile_content
 from kb.config import Layout
-from kb.handbook import site_from_compiled
+from kb import KnowledgeBase
 from kb.render import Renderer, render_site, sanitise_html
 
 HERE = Path(__file__).parent
@@ -145,8 +145,10 @@ def _hostile_tree(dest: Path, text: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def minimal_site():
-    return site_from_compiled(compile_content(Layout(MINIMAL)))
+def minimal_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("minimal") / "kb"
+    shutil.copytree(MINIMAL, root, ignore=shutil.ignore_patterns(".kb"))
+    return KnowledgeBase(root).preview()[0]
 
 
 @pytest.mark.parametrize("name", sorted(VECTORS))
@@ -213,7 +215,7 @@ def test_multiline_code_values_cannot_leave_their_code_span(tmp_path):
                     .replace("install: pip install captum", "install: |\n  pip install captum\n\n  <svg onload=alert(1)>")
                     .replace("api: captum.attr.IntegratedGradients",
                              "api: |\n      IG`\n\n      <img src=x onerror=alert(2)>"))
-    site = site_from_compiled(compile_content(Layout(root)))
+    site = KnowledgeBase(root).preview()[0]
     for fmt in ("markdown", "html"):
         out = tmp_path / fmt
         render_site(site, out, fmt)
@@ -234,7 +236,7 @@ def test_bibtex_url_is_refused_and_never_linked(tmp_path):
     assert errors and errors[0].file.endswith(".bib") and errors[0].line
     paper = next(p for p in compiled.papers if p.id == "evil2020x")
     assert paper.link is None  # the API's "link" never carries it
-    site = site_from_compiled(compiled)
+    site = KnowledgeBase(root).preview()[0]
     for fmt in ("markdown", "html"):
         out = tmp_path / fmt
         render_site(site, out, fmt)
@@ -252,7 +254,7 @@ def test_summaries_on_the_glossary_and_foundations_are_inert(tmp_path, name):
     concept.write_text(concept.read_text().replace(
         "definition: The vector of partial derivatives of a scalar function with respect to each input.",
         f"definition: '{quoted}'"))
-    site = site_from_compiled(compile_content(Layout(root)))
+    site = KnowledgeBase(root).preview()[0]
     for fmt in ("markdown", "html"):
         out = tmp_path / fmt
         render_site(site, out, fmt)
@@ -324,7 +326,7 @@ def test_generated_hostile_markdown_renders_inert(minimal_site, text, inline):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(url=URLS)
 def test_generated_urls_in_url_fields_are_never_links(minimal_site, url):
-    from kb.render import _code_span, _href
+    from kb.render.markup import href as _href, inline_code as _code_span
 
     href = str(_href(url))
     assert active_content(mkdocs_html(f"[x]({href})")) == [] and active_content(site_html(f"[x]({href})")) == []

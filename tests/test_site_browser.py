@@ -12,7 +12,7 @@ import pytest
 
 from kb.build import compile_content
 from kb.config import Layout
-from kb.handbook import site_from_compiled
+from kb import KnowledgeBase
 from kb.render import SECTIONS, render_site
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ SECTION_PAGES = [stem for stem, _ in SECTIONS]
 
 @pytest.fixture(scope="module")
 def site_dir(tmp_path_factory) -> Path:
-    site = site_from_compiled(compile_content(Layout(REPO)))
+    site = KnowledgeBase(REPO).site()
     out = tmp_path_factory.mktemp("site")
     render_site(site, out, "html")
     return out
