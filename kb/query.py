@@ -184,25 +184,8 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     goal_terms = terms(" ".join(t for i, t in enumerate(toks) if i not in facet_words | negated))
     scope = plan.facets.get("scope")
     if goals:
-        avg = sum(sum(g["tf"].values()) for g in goals) / len(goals)
-
-        def goal_score(g):
-            score = _bm25(goal_terms, g["tf"], model["goal_idf"], avg) * (1 + GOAL_PRIOR * g.get("prior", 0))
-            if scope in ("local", "global"):  # a question about one prediction favours local goals
-                fit = g.get("locality", 0.5) if scope == "local" else 1 - g.get("locality", 0.5)
-                score *= 1 + SCOPE_FIT * (fit - 0.5)
-            return score
-
         off = {g["id"] for g in goals if g.get("off")}
-        raw = {g["id"]: goal_score(g) for g in goals}
-        top_raw = max(raw.values()) or 1.0
-        near = _nearest_examples(goal_terms, goals, model.get("example_idf", {}))
-        learned = goal_probabilities(intent.get("goals"), question)
-        # the bag-of-words fit, plus how close the question is to the goal's closest single phrasing,
-        # plus what the learned scorer reads in words the goal's own text does not use
-        blended = {gid: s + top_raw * (W_EXAMPLE * near.get(gid, 0.0) + W_INTENT * learned.get(gid, 0.0))
-                   for gid, s in raw.items()}
-        every = sorted(((s, gid) for gid, s in blended.items()), reverse=True)
+        every = _goal_scores(goal_terms, question, model, scope)
         scored = [(s, gid) for s, gid in every if gid not in off]
         plan.off_topic = next(((gid, s) for s, gid in every if gid in off), ("", 0.0))
         best = scored[0][0] if scored else 0.0
@@ -210,13 +193,36 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
         if best > 0:
             plan.goals = [(gid, s / best) for s, gid in scored if s >= 0.5 * best][:3]
             plan.facets["goal"], plan.source["goal"] = plan.goals[0][0], "the question's wording"
-        plan.clause_goals = _clause_goals(toks, facet_words | negated, goals, off, model, avg)
+        plan.clause_goals = _clause_goals(toks, facet_words | negated, off, model, scope, best)
     for facet, value in (given or {}).items():
         if value:
             plan.facets[facet], plan.source[facet] = value, "given"
             if facet == "goal":
                 plan.goals = [(value, 1.0)]
     return plan
+
+
+def _goal_scores(goal_terms: list[str], text: str, model: dict, scope: str | None) -> list[tuple[float, str]]:
+    """Every goal's fit to the question (real and off-topic needs alike), best first: the bag-of-words
+    fit, plus how close the question is to the goal's closest single phrasing, plus what the learned
+    scorer reads in words the goal's own text does not use."""
+    goals = model["goals"]
+    avg = sum(sum(g["tf"].values()) for g in goals) / len(goals)
+
+    def bag_of_words(g):
+        score = _bm25(goal_terms, g["tf"], model["goal_idf"], avg) * (1 + GOAL_PRIOR * g.get("prior", 0))
+        if scope in ("local", "global"):  # a question about one prediction favours local goals
+            fit = g.get("locality", 0.5) if scope == "local" else 1 - g.get("locality", 0.5)
+            score *= 1 + SCOPE_FIT * (fit - 0.5)
+        return score
+
+    raw = {g["id"]: bag_of_words(g) for g in goals}
+    top_raw = max(raw.values()) or 1.0
+    near = _nearest_examples(goal_terms, goals, model.get("example_idf", {}))
+    learned = goal_probabilities((model.get("intent") or {}).get("goals"), text)
+    blended = {gid: s + top_raw * (W_EXAMPLE * near.get(gid, 0.0) + W_INTENT * learned.get(gid, 0.0))
+               for gid, s in raw.items()}
+    return sorted(((s, gid) for gid, s in blended.items()), reverse=True)
 
 
 W_EXAMPLE = 0.5  # weight of the closest-phrasing similarity against the best bag-of-words goal fit
@@ -257,11 +263,16 @@ def _split_model_names(toks: list[str]) -> list[str]:
 CLAUSE_BREAKS = {"and", "also", "then", "plus", "but"}
 
 
-def _clause_goals(toks, skip, goals, off, model, avg) -> list[tuple[str, float]]:
+CLAUSE_SHARE = 0.6  # a part's goal counts only when it fits that part about as well as the question's goal
+
+
+def _clause_goals(toks, skip, off, model, scope, whole_best) -> list[tuple[str, float]]:
     """The best goal of each part of a question such as 'explain this prediction, and can I trust it?'.
 
-    Only parts long enough to carry a need of their own count; the caller keeps both goals when
-    two parts want different things."""
+    Only parts long enough to carry a need of their own count, and only when their goal fits them
+    nearly as well as the question's goal fits the question: a part that gives context ("my chess
+    network says black is winning") asks for nothing. The caller keeps both goals when two parts want
+    different things."""
     clauses, current = [], []
     for i, t in enumerate(toks):
         if t in CLAUSE_BREAKS and len(current) >= 3:
@@ -274,11 +285,10 @@ def _clause_goals(toks, skip, goals, off, model, avg) -> list[tuple[str, float]]
         return []
     found = []
     for words in clauses:
-        qt = terms(" ".join(words))
-        scored = max(((_bm25(qt, g["tf"], model["goal_idf"], avg), g["id"]) for g in goals if g["id"] not in off),
-                     default=(0.0, ""))
-        if scored[0] > 0:
-            found.append((scored[1], scored[0]))
+        scored = [(s, gid) for s, gid in _goal_scores(terms(" ".join(words)), " ".join(words), model, scope)
+                  if gid not in off]
+        if scored and scored[0][0] > 0 and scored[0][0] >= CLAUSE_SHARE * whole_best:
+            found.append((scored[0][1], scored[0][0]))
     return found
 
 
