@@ -3,7 +3,8 @@
     .venv/bin/python tools/train_intent.py [--report-only]
 
 Goals (softmax regression over the handbook's goals): each goal's name, summary, aliases and
-phrasings, and the question bank's tune split with its labelled goal. The weight the query gives it
+phrasings, the in-scope development questions with the goal an annotator gave them (dev/scope_dev*.yaml),
+and the question bank's tune split with its labelled goal. The weight the query gives it
 beside the lexical goal match is chosen in kb/query.py (W_INTENT), not here.
 
 In scope (logistic regression):
@@ -97,11 +98,15 @@ def probability(model: dict, text: str) -> float:
 
 
 def goal_examples() -> list[tuple[str, str]]:
-    """(text, goal id): the goals' own words and the bank's tune split."""
+    """(text, goal id): the goals' own words, the labelled development questions and the bank's tune split."""
     reader = KnowledgeBase(ROOT).reader
     out = []
+    known = {g["id"] for g in reader.records("goal")}
     for g in reader.records("goal"):
         out += [(t, g["id"]) for t in (g["name"], g["summary"], *g.get("aliases", []), *g.get("phrasings", []))]
+    for name in ("scope_dev.yaml", "scope_dev2.yaml"):  # labelled by an annotator who saw no code or tests
+        out += [(d["q"], d["goal"]) for d in yaml.safe_load((ROOT / "dev" / name).read_text())
+                if d["in_scope"] and d.get("goal") in known]
     bank = yaml.safe_load((ROOT / "tests/query_bank.yaml").read_text())
     out += [(b["q"], b["goal"]) for b in bank if b.get("split") == "tune" and b.get("goal")]
     return out
