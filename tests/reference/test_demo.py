@@ -4,6 +4,8 @@ import pytest
 
 from kb.reference.demo import RUNNABLE, list_runnable, run_method
 
+from demo_claims import CLAIMS  # tests/reference is on sys.path (pytest prepend mode, no packages)
+
 AVAILABLE = [r["method"] for r in list_runnable() if r["available"]]
 
 
@@ -21,6 +23,12 @@ def test_run_method_writes_a_figure_and_a_reading(method, tmp_path, demo_cache):
     assert str(figure) == result["figure"] and figure.stat().st_size > 1000
     assert len(result["reading"].split()) > 25 and "\n" not in result["reading"]
     assert result["metrics"] and all(isinstance(v, (int, float)) for v in result["metrics"].values())
+    # the number the reading rests on (tests/reference/demo_claims.py quotes the claim each check encodes)
+    assert CLAIMS[method](result["metrics"]), f"{method}: the reading's claim fails on {result['metrics']}"
+
+
+def test_every_runnable_method_has_a_claim():
+    assert set(CLAIMS) == set(RUNNABLE)
 
 
 def test_unknown_method_is_a_clear_error(tmp_path):
