@@ -137,6 +137,7 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     plan.in_scope = in_scope_probability(intent.get("scope"), question)
     archs = model["architectures"]
     facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
+    named_archs: list[tuple[str, str]] = []  # (architecture id, phrase) in the order the phrases were found
     method_words: set[int] = set()  # words inside a method's name ("sparse autoencoder") set no facet
     if "phrase_index" not in cache:
         cache["phrase_index"] = _phrase_index(model["phrases"])
@@ -153,14 +154,14 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
         if kind == "architecture" or "modality" in implied:
             facet_words.update(range(start, start + len(phrase.split())))
         if kind == "architecture":
-            current = plan.facets.get("architecture")
-            # the more specific architecture wins (resnet over cnn): a child names its parent
-            if current is None or archs.get(ident, {}).get("parent") == current:
-                plan.facets["architecture"], plan.source["architecture"] = ident, f"the words '{phrase}'"
+            named_archs.append((ident, phrase))
         else:
             for facet, value in implied.items():
                 if facet not in plan.facets:
                     plan.facets[facet], plan.source[facet] = value, f"the words '{phrase}'"
+    chosen = _named_architecture(named_archs, archs)
+    if chosen:
+        plan.facets["architecture"], plan.source["architecture"] = chosen[0], f"the words '{chosen[1]}'"
     subject = cache.get("subject")
     if subject is None:
         words = model.get("subject_words", {})
@@ -328,6 +329,29 @@ def _negated(toks: list[str], reach: int = 2) -> set[int]:
                 taken += 1
                 j += 1
     return out
+
+
+def _named_architecture(named: list[tuple[str, str]], archs: dict) -> tuple[str, str] | None:
+    """Which of the architectures a question names is its model's. One used as a block inside another
+    that is named too is a part ("the MLP neurons of GPT-2" is about a transformer); then the more
+    specific wins (resnet over cnn: a child names its parent), else the first found.
+
+    >>> archs = {"transformer": {"components": ["feedforward"]}, "feedforward": {}, "cnn": {}, "resnet": {"parent": "cnn"}}
+    >>> _named_architecture([("feedforward", "mlp"), ("transformer", "gpt 2")], archs)
+    ('transformer', 'gpt 2')
+    >>> _named_architecture([("cnn", "cnn"), ("resnet", "resnet")], archs)
+    ('resnet', 'resnet')
+    """
+    def parts(ident: str) -> set[str]:
+        return {c for a in _arch_chain(ident, archs) for c in archs.get(a, {}).get("components", ())}
+
+    ids = {ident for ident, _ in named}
+    whole = [(ident, phrase) for ident, phrase in named if not any(ident in parts(o) for o in ids if o != ident)]
+    chosen = None
+    for ident, phrase in whole:
+        if chosen is None or archs.get(ident, {}).get("parent") == chosen[0]:
+            chosen = (ident, phrase)
+    return chosen
 
 
 def _architecture_from_words(toks: list[str], model: dict) -> tuple[str, str] | None:

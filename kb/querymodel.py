@@ -27,7 +27,7 @@ class QueryModel(TypedDict):
     goal_idf: dict         # stem -> idf over goals and off-topic needs together, so their scores compare
     cases: list            # case studies and tutorials: [{ref, name, summary, methods, tf}]
     case_idf: dict
-    architectures: dict    # id -> {name, parent, modalities, words, recommended}
+    architectures: dict    # id -> {name, parent, modalities, components, words, recommended}
     implies: dict          # concept id -> {facet: value}
     phrases: list          # [[tokens, kind, id, stems]], longest first
     vocabulary: dict       # word -> count in the records' prose (spelling targets)
@@ -242,6 +242,7 @@ def build_query_model(records: list[dict]) -> QueryModel:
     # distinctive words come from names and ids only: aliases such as "multi-layer perceptron" would
     # make a generic word ("layer") name an architecture
     architectures = {a["id"]: {"name": a["name"], "parent": a.get("parent"), "modalities": a.get("modalities", []),
+                               "components": a.get("components", []),
                                "words": sorted(set(tokens(a["name"])) | set(tokens(a["id"]))),
                                "recommended": [x["method"] for x in a.get("recommended_methods", [])]}
                      for a in by_kind.get("architecture", [])}

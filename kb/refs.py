@@ -34,6 +34,7 @@ LINK_FIELDS: dict[str, tuple[str, str | None]] = {
     "follow_ups": ("follow_up", None),
     "topics": ("about", None),
     "parent": ("parent", "architecture"),
+    "components": ("has_component", "architecture"),
     "tools": ("implemented_by", "tool"),           # method.tools[].tool and architecture.tools[]
     "recommended_methods": ("recommends", "method"),
     "recommended": ("recommends", "method"),

@@ -151,6 +151,8 @@ class Architecture(Record):
     family: Literal["feedforward", "convolutional", "recurrent", "attention", "generative", "graph"]
     modalities: list[Modality] = Field(default_factory=list, description="Inputs this architecture usually takes (a question naming it implies them).")
     parent: str | None = Field(default=None, description="Architecture id this one specialises (gru -> rnn).")
+    components: list[str] = Field(default_factory=list, description="Architecture ids used inside this one as "
+                                  "blocks (transformer -> feedforward): 'the MLP neurons of GPT-2' is about GPT-2.")
     considerations: list[Text] = Field(min_length=1)
     common_findings: list[Text] = Field(min_length=1)
     recommended_methods: list[MethodUse] = Field(min_length=1)
