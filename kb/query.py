@@ -354,6 +354,9 @@ def _named_architecture(named: list[tuple[str, str]], archs: dict) -> tuple[str,
     return chosen
 
 
+MODEL_NOUNS = frozenset("model models network networks net nets architecture architectures layer layers".split())
+
+
 def _architecture_from_words(toks: list[str], model: dict) -> tuple[str, str] | None:
     """A weaker signal than a full name: a word that belongs to one architecture's names only
     (e.g. 'convolutional'), or to a family whose members share one parent (rnn for 'recurrent')."""
@@ -362,9 +365,14 @@ def _architecture_from_words(toks: list[str], model: dict) -> tuple[str, str] | 
     for ident, arch in archs.items():
         for t in arch.get("words", ()):
             owners.setdefault(t, set()).add(ident)
-    for t in toks:
+    english = english_words()
+    for i, t in enumerate(toks):
         found = owners.get(t)
         if not found or len(t) < 4 or t in STOPWORDS:
+            continue
+        # an everyday word from a name ("memory", "residual", "adversarial", "vision") names the
+        # architecture only before a model noun ("recurrent net"): "residual stream" is a transformer's
+        if t in english and (i + 1 >= len(toks) or toks[i + 1] not in MODEL_NOUNS):
             continue
         if len(found) == 1:
             return next(iter(found)), f"the word '{t}'"

@@ -281,3 +281,17 @@ def test_a_two_part_question_keeps_both_goals(real_kb):
     top = {r["id"] for r in ans["results"]}
     goals = {g["id"]: set(g["recommended"]) for g in real_kb.cached("query_model", lambda r: r.meta("query_model"))["goals"]}
     assert top & goals["explain-prediction"] and top & goals["evaluate-explanations"] - goals["explain-prediction"]
+
+
+@pytest.mark.parametrize("question, facet, value", [
+    ("how do I go about explaining my CNN prediction", "modality", "image"),     # "go" is not the game
+    ("which edges in the circuit matter most for the IOI task", "modality", None),  # circuit edges, not graph data
+    ("how to visualize what my BERT layers learned", "modality", None),        # visualising is not image data
+    ("probing bert part of speech layers", "modality", "text"),                 # a part of speech is not audio
+    ("what does the residual stream of my model encode", "architecture", None),  # not a ResNet
+    ("what does gpt2 layer 9 mlp do", "architecture", "transformer"),          # the MLP is GPT-2's block
+    ("Which MLP layers in a 7B Llama recall facts about people?", "architecture", "transformer"),
+    ("shap values for my keras mlp classifier on tabular data", "architecture", "feedforward"),
+])
+def test_everyday_words_and_parts_do_not_misread_the_model(real_kb, question, facet, value):
+    assert real_kb.query(question)["facets"][facet] == value
