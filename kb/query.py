@@ -110,11 +110,26 @@ def _find_phrases(toks: list[str], phrases: list, index: dict | None = None) -> 
         for i in range(len(toks) - n + 1):
             if any(taken[i:i + n]):
                 continue
-            if toks[i:i + n] == ptoks or (n > 1 or len(ptoks[0]) > 4) and stems[i:i + n] == pst:
+            if toks[i:i + n] == ptoks or (n > 1 and stems[i:i + n] == pst) or (
+                    n == 1 and len(ptoks[0]) > 4 and _inflected(toks[i], ptoks[0], stems[i] == pst[0], kind)):
                 found.append((kind, ident, " ".join(ptoks), i))
                 for j in range(i, i + n):
                     taken[j] = True
     return found
+
+
+def _inflected(word: str, phrase: str, same_stem: bool, kind: str) -> bool:
+    """Whether one word is another's inflection. A method's name matches by stem ("probes", "probing");
+    a word that sets a facet only as a plural or singular, because Porter joins words of other
+    meanings ("generalizes" and "generator" share the stem "gener").
+
+    >>> _inflected("generalizes", "generator", True, "architecture"), _inflected("transformers", "transformer", True, "architecture")
+    (False, True)
+    """
+    if kind == "method":
+        return same_stem
+    return same_stem and (word in (phrase + "s", phrase + "es") or phrase in (word + "s", word + "es")
+                          or (phrase.endswith("y") and word == phrase[:-1] + "ies"))
 
 
 def _bm25(query_terms: list[str], doc_tf: dict, idf: dict, avg_len: float, k1: float = 1.2, b: float = 0.5) -> float:

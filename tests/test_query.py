@@ -292,6 +292,9 @@ def test_a_two_part_question_keeps_both_goals(real_kb):
     ("what does gpt2 layer 9 mlp do", "architecture", "transformer"),          # the MLP is GPT-2's block
     ("Which MLP layers in a 7B Llama recall facts about people?", "architecture", "transformer"),
     ("shap values for my keras mlp classifier on tabular data", "architecture", "feedforward"),
+    ("after a ROME edit how do I check it generalizes to paraphrased prompts", "architecture", None),  # not a GAN generator
+    ("attention heatmap for my BERT sentiment model", "modality", "text"),      # a heatmap is not image data
+    ("explain my GNN's prediction on graphs of molecules", "modality", "graph"),
 ])
 def test_everyday_words_and_parts_do_not_misread_the_model(real_kb, question, facet, value):
     assert real_kb.query(question)["facets"][facet] == value
