@@ -231,20 +231,23 @@ class KnowledgeBase:
         pending = start_fingerprint(self.layout) if store is not None else None
         if pending is None:
             return work()
-        used = None
+        result = failure = None
         try:
             if store != self._store_dir:
                 self._drop_reader()
                 self._store_dir = store
             self._checked_at = time.monotonic()  # the check is under way: work reads this store
-            used = self._store_dir
             result = work()
+        except Exception as exc:  # a store of an older format may fail to answer: the check decides
+            failure = exc
         finally:
-            stamp = pending()  # always wait for the children, even when work failed
+            stamp = pending()  # always wait for the children
             self._checked_at = 0.0  # the check is due now, with the children's answer
-        if self._ensure_store(stamp) == used:
-            return result
-        return work()  # the content changed (and was rebuilt), or another build replaced the store
+        if self._ensure_store(stamp) != store:
+            return work()  # the content changed (and was rebuilt), or another build replaced the store
+        if failure is not None:
+            raise failure
+        return result
 
     @property
     def reader(self):
@@ -342,10 +345,11 @@ class KnowledgeBase:
         """Rank methods for a question in plain words; see kb.query."""
         from .query import answer
 
-        from .querymodel import with_feature_weights
+        from .querymodel import with_feature_weights, with_rows
 
         def work():
-            model = self.cached("query_model", lambda reader: with_feature_weights(reader.meta("query_model"), reader.meta))
+            model = self.cached("query_model", lambda reader: with_rows(
+                with_feature_weights(reader.meta("query_model"), reader.meta), reader.meta_many))
             cache = self.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
             return answer(model, question, limit=limit, cache=cache, **facets)
 

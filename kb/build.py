@@ -325,8 +325,9 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
             if progress:
                 progress("store", 0, 1)
             # the root says which knowledge base a shared database (KB_DATABASE_URL) holds
+            model = build_query_model(records)
             write_store(url, records, edges, {"fingerprint": stamp, "counts": counts, "root": str(layout.root),
-                                              "query_model": build_query_model(records), **intent_feature_rows()})
+                                              **model.pop("rows"), "query_model": model, **intent_feature_rows()})
             if progress:
                 progress("store", 1, 1)
                 progress("index", 0, 1)
