@@ -405,7 +405,8 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
 
     Only candidates are read and scored: methods the question's goals recommend or serve, that it
     names, whose words it uses, or that its architecture recommends, best bound first. A method with
-    none of these can only score its facet parts (at most FACET_BOUND), so the rest are scored only
+    none of these can only score its facet parts (at most FACET_BOUND, less when the question sets
+    fewer facets), so the rest are scored only
     when fewer than ``limit`` + 1 candidates score above every unscored method's bound: the ranking
     is exactly that of scoring every method.
     """
@@ -423,6 +424,9 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
             goals.append((gid, 0.9))
     found = rows.get_many(ROW_PREFIX + "g:" + gid for gid, _ in goals)
     goal_map = {key[len(ROW_PREFIX) + 2:]: g for key, g in found.items()}
+    # the most the facet parts can add for this question: only the facets it has count
+    facet_bound = ((W_ARCH if chain else 0.0) + (W_MODALITY if f.get("modality") else 0.0)
+                   + (W_SCOPE if f.get("scope") else 0.0) + (W_BUDGET if f.get("budget") == "low" else 0.0)) + 1e-9
 
     def score(m):
         parts, reasons, caveats = {}, [], []
@@ -509,7 +513,7 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
         bound.setdefault(mid, 0.0)
     for mid in bound:
         bound[mid] += (W_MENTION if mid in plan.mentioned else 0.0) + W_TEXT * text_scores.get(mid, 0.0) / top_text
-        bound[mid] += FACET_BOUND + 1e-9
+        bound[mid] += facet_bound
     # named methods and the methods of every goal are placed by the reordering below: always scored
     first = [*plan.mentioned, *(m for g in goal_map.values() for m in g["recommended"])]
     order = list(dict.fromkeys([*first, *sorted(bound, key=lambda mid: (-bound[mid], mid))]))
@@ -530,7 +534,7 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
         kth = best[limit] if len(best) > limit else None
         while done < len(rest) and rest[done] in scored:
             done += 1
-        next_bound = bound[rest[done]] if done < len(rest) else FACET_BOUND + 1e-9  # rest is sorted by bound
+        next_bound = bound[rest[done]] if done < len(rest) else facet_bound  # rest is sorted by bound
         if kth is not None and kth > next_bound:
             break
         if done >= len(rest):  # every candidate is scored and the bound still not beaten: score the rest
@@ -721,9 +725,17 @@ def answer(model: dict, question: str, limit: int = 5, cache: dict | None = None
     for facet, value in given.items():
         _check_facet(facet, value, model)
     plan = plan_query(question, model, {k: v for k, v in given.items() if v}, cache)
-    ranked = rank_methods(plan, model, max(limit, 4))  # the confidence compares the top with the fourth
+    threshold = ((model.get("intent") or {}).get("scope") or {}).get("threshold", 0.5)
+    # whether the question is in scope does not depend on the ranking (only on the best method's
+    # words): a question out of scope is not ranked at all
+    fits = _bm25_postings(plan.terms, _term_rows(model, set(plan.terms)), "m", "mi", model["avg"]["methods"])
+    plan.method_evidence = max((score for score, _ in fits.values()), default=0.0)
+    if not given.get("goal") and assess(plan, [], threshold)["out_of_scope"]:
+        ranked = []
+    else:
+        ranked = rank_methods(plan, model, max(limit, 4))  # the confidence compares the top with the fourth
     results = ranked[:limit]
-    verdict = assess(plan, ranked, ((model.get("intent") or {}).get("scope") or {}).get("threshold", 0.5)) if not given.get("goal") else {
+    verdict = assess(plan, ranked, threshold) if not given.get("goal") else {
         "fit": 1.0, "confidence": "high", "out_of_scope": False}
     out = {"question": question, "facets": plan.to_dict(), "confidence": verdict["confidence"],
            "out_of_scope": verdict["out_of_scope"]}
