@@ -184,13 +184,15 @@ class KnowledgeBase:
         self._reader = self._close = self._store_dir = None
         self._cache.clear()
 
-    def _ensure_store(self) -> Path:
+    def _ensure_store(self, stamp: str | None = None) -> Path:
+        """The current store, rebuilt first when the content changed (checked at most once per
+        STALENESS_INTERVAL); ``stamp``: the content's fingerprint, when already computed."""
         from .build import current_store, is_stale
 
         now = time.monotonic()
         if self._store_dir is not None and now - self._checked_at < self.STALENESS_INTERVAL:
             return self._store_dir
-        stale = self.auto_build and is_stale(self.layout)
+        stale = self.auto_build and is_stale(self.layout, stamp)
         # the interval runs from the end of the check: on a large tree the check itself can take
         # longer than the interval, and one command should not pay for it twice
         self._checked_at = time.monotonic()
@@ -208,6 +210,44 @@ class KnowledgeBase:
             self._drop_reader()
             self._store_dir = store
         return store
+
+    def _while_checking(self, work):
+        """``work()``, with the content check of a single-threaded process run beside it.
+
+        The check stats every content file (most of a cold query on a large knowledge base), so
+        forked children compute the fingerprint while ``work`` runs on the current store; if the
+        content changed, the store is rebuilt and ``work`` runs again. Without fork, with threads
+        (a server: forking a threaded process is unsafe, and it checks at most once a second
+        anyway), or when a child fails, the check runs inline as everywhere else.
+        """
+        import sys
+
+        from .build import current_store, start_fingerprint
+
+        threading = sys.modules.get("threading")  # not imported: no thread was started with it
+        one_thread = threading is None or threading.active_count() == 1
+        due = self._store_dir is None or time.monotonic() - self._checked_at >= self.STALENESS_INTERVAL
+        store = current_store(self.layout) if due and self.auto_build and one_thread else None
+        pending = start_fingerprint(self.layout) if store is not None else None
+        if pending is None:
+            return work()
+        result = failure = None
+        try:
+            if store != self._store_dir:
+                self._drop_reader()
+                self._store_dir = store
+            self._checked_at = time.monotonic()  # the check is under way: work reads this store
+            result = work()
+        except Exception as exc:  # a store of an older format may fail to answer: the check decides
+            failure = exc
+        finally:
+            stamp = pending()  # always wait for the children
+            self._checked_at = 0.0  # the check is due now, with the children's answer
+        if self._ensure_store(stamp) != store:
+            return work()  # the content changed (and was rebuilt), or another build replaced the store
+        if failure is not None:
+            raise failure
+        return result
 
     @property
     def reader(self):
@@ -305,11 +345,15 @@ class KnowledgeBase:
         """Rank methods for a question in plain words; see kb.query."""
         from .query import answer
 
-        from .querymodel import with_feature_weights
+        from .querymodel import with_feature_weights, with_rows
 
-        model = self.cached("query_model", lambda reader: with_feature_weights(reader.meta("query_model"), reader.meta))
-        cache = self.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
-        result = answer(model, question, limit=limit, cache=cache, **facets)
+        def work():
+            model = self.cached("query_model", lambda reader: with_rows(
+                with_feature_weights(reader.meta("query_model"), reader.meta), reader.meta_many))
+            cache = self.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
+            return answer(model, question, limit=limit, cache=cache, **facets)
+
+        result = self._while_checking(work)
         for key in ("results", "related"):  # every record named with ref, kind and id (kb.contract)
             if isinstance(result.get(key), list):
                 result[key] = [with_ids(r) if isinstance(r, dict) and "ref" in r else r for r in result[key]]

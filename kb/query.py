@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from .intent import goal_probabilities, in_scope_probability
+from .querymodel import ROW_PREFIX, rows_of
 from .text import MAX_CORRECTABLE, STOPWORDS, correct, deletes, english_words, stem, terms, tokens
 from .vocab import ACCESS, ACCESS_RANK, COST_LEVELS, MODALITIES, SCOPES
 
@@ -67,9 +68,7 @@ def _typo_index(model: dict) -> dict:
 
 def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str], dict]:
     vocab = model["vocabulary"]
-    known_stems = cache.get("stems")
-    if known_stems is None:
-        known_stems = cache["stems"] = set(model["known_stems"])
+    known_stems = {t for t, row in _term_rows(model, [stem(t) for t in toks]).items() if row.get("k")}
     fixed, corrections = [], {}
     for t in toks:
         if (len(t) < 4 or len(t) > MAX_CORRECTABLE or t.isdigit() or t in vocab or stem(t) in known_stems
@@ -87,14 +86,18 @@ def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str
     return fixed, corrections
 
 
-def _phrase_index(phrases: list) -> dict[str, list[int]]:
-    """Positions of the phrases by their first word and first stem, so a question is compared only
-    with the phrases that can start at one of its words (not every phrase at every position)."""
-    index: dict[str, list[int]] = {}
-    for i, (ptoks, _kind, _ident, pst) in enumerate(phrases):
-        for key in {ptoks[0], pst[0]}:
-            index.setdefault(key, []).append(i)
-    return index
+def _term_rows(model: dict, stems) -> dict[str, dict]:
+    """stem -> its row of the query model (idfs, postings, whether it is a known stem)."""
+    found = rows_of(model).get_many(ROW_PREFIX + "t:" + t for t in stems)
+    return {key[len(ROW_PREFIX) + 2:]: row for key, row in found.items()}
+
+
+def _candidate_phrases(toks: list[str], model: dict) -> list:
+    """The phrases that can start at one of the question's words (by their first word or stem), in
+    the model's order (longest first): the question is not compared with every phrase."""
+    found = rows_of(model).get_many(ROW_PREFIX + "p:" + w for w in {*toks, *(stem(t) for t in toks)})
+    by_position = {p[0]: p[1:] for rows in found.values() for p in rows}
+    return [by_position[i] for i in sorted(by_position)]
 
 
 def _find_phrases(toks: list[str], phrases: list, index: dict | None = None) -> list[tuple[str, str, str, int]]:
@@ -154,9 +157,7 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
     named_archs: list[tuple[str, str]] = []  # (architecture id, phrase) in the order the phrases were found
     method_words: set[int] = set()  # words inside a method's name ("sparse autoencoder") set no facet
-    if "phrase_index" not in cache:
-        cache["phrase_index"] = _phrase_index(model["phrases"])
-    for kind, ident, phrase, start in _find_phrases(toks, model["phrases"], cache["phrase_index"]):
+    for kind, ident, phrase, start in _find_phrases(toks, _candidate_phrases(toks, model)):
         if kind == "method":
             method_words.update(range(start, start + len(phrase.split())))
             # a method named only after spelling correction is too weak a signal to put it first
@@ -193,14 +194,13 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
         mods = archs.get(arch, {}).get("modalities") or []
         if len(mods) == 1:
             plan.facets["modality"], plan.source["modality"] = mods[0], f"the architecture ({archs[arch]['name']})"
-    goals = model["goals"]
     negated = _negated(toks)
     plan.terms = terms(" ".join(t for i, t in enumerate(toks) if i not in negated))
     plan.words = {stem(t): o for t, o in zip(toks, original)}
     goal_terms = terms(" ".join(t for i, t in enumerate(toks) if i not in facet_words | negated))
     scope = plan.facets.get("scope")
-    if goals:
-        off = {g["id"] for g in goals if g.get("off")}
+    if model["counts"]["goals"]:
+        off = set(model["off_goals"])
         every = _goal_scores(goal_terms, question, model, scope)
         scored = [(s, gid) for s, gid in every if gid not in off]
         plan.off_topic = next(((gid, s) for s, gid in every if gid in off), ("", 0.0))
@@ -221,21 +221,29 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
 def _goal_scores(goal_terms: list[str], text: str, model: dict, scope: str | None) -> list[tuple[float, str]]:
     """Every goal's fit to the question (real and off-topic needs alike), best first: the bag-of-words
     fit, plus how close the question is to the goal's closest single phrasing, plus what the learned
-    scorer reads in words the goal's own text does not use."""
-    goals = model["goals"]
-    avg = sum(sum(g["tf"].values()) for g in goals) / len(goals)
+    scorer reads in words the goal's own text does not use.
 
-    def bag_of_words(g):
-        score = _bm25(goal_terms, g["tf"], model["goal_idf"], avg) * (1 + GOAL_PRIOR * g.get("prior", 0))
+    Only goals with some evidence are scored: every other goal's score is 0 (its words, its closest
+    phrasing and the learned scorer all give it nothing); the off-topic needs always are, since the
+    best of them is reported even at 0."""
+    avg = model["avg"]["goals"]
+
+    def bag_of_words(bm25, prior, locality):
+        score = bm25 * (1 + GOAL_PRIOR * prior)
         if scope in ("local", "global"):  # a question about one prediction favours local goals
-            fit = g.get("locality", 0.5) if scope == "local" else 1 - g.get("locality", 0.5)
+            fit = locality if scope == "local" else 1 - locality
             score *= 1 + SCOPE_FIT * (fit - 0.5)
         return score
 
-    raw = {g["id"]: bag_of_words(g) for g in goals}
+    fits = _bm25_postings(goal_terms, _term_rows(model, set(goal_terms)), "g", "gi", avg, 5)
+    raw = {gid: 0.0 for gid in model["off_goals"]}
+    raw.update((gid, bag_of_words(bm25, *extra)) for gid, (bm25, extra) in fits.items())
     top_raw = max(raw.values()) or 1.0
-    near = _nearest_examples(goal_terms, goals, model.get("example_idf", {}))
+    near = _nearest_from_rows(goal_terms, model)
     learned = goal_probabilities((model.get("intent") or {}).get("goals"), text)
+    known = rows_of(model).get_many(ROW_PREFIX + "g:" + gid for gid in learned)
+    for gid in [*near, *(key[len(ROW_PREFIX) + 2:] for key in known)]:
+        raw.setdefault(gid, 0.0)
     blended = {gid: s + top_raw * (W_EXAMPLE * near.get(gid, 0.0) + W_INTENT * learned.get(gid, 0.0))
                for gid, s in raw.items()}
     return sorted(((s, gid) for gid, s in blended.items()), reverse=True)
@@ -266,6 +274,52 @@ def _nearest_examples(query_terms: list[str], goals: list[dict], idf: dict) -> d
                 best = max(best, num / den)
         if best:
             out[g["id"]] = best
+    return out
+
+
+def _bm25_postings(query_terms: list[str], rows: dict, part: str, idf_key: str, avg_len: float, width: int = 3,
+                   k1: float = 1.2, b: float = 0.5) -> dict:
+    """:func:`_bm25` of every document in the terms' postings (flat [doc, tf, length, extra...]):
+    doc -> (score, extra). The same sums in the same order as _bm25 over each document."""
+    out: dict = {}
+    for t in set(query_terms):
+        row = rows.get(t)
+        if not row or part not in row:
+            continue
+        idf, post = row.get(idf_key, 0.0), row[part]
+        for i in range(0, len(post), width):
+            doc, tf, length = post[i], post[i + 1], post[i + 2]
+            score = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg_len))
+            prev = out.get(doc)
+            out[doc] = (score if prev is None else prev[0] + score, tuple(post[i + 3:i + width]))
+    return out
+
+
+def _nearest_from_rows(query_terms: list[str], model: dict) -> dict[str, float]:
+    """:func:`_nearest_examples` over the phrasings that share a term with the question, read from
+    the terms' postings (the same sums, over the same sets, as over every goal's phrasings)."""
+    import math
+
+    q = set(query_terms)
+    rows = _term_rows(model, q)
+    idf = {t: row["xi"] for t, row in rows.items() if "xi" in row}
+    qn = math.sqrt(sum(idf.get(t, 0.0) ** 2 for t in q)) or 1.0
+    shared: dict[tuple, list] = {}
+    norms: dict[tuple, float] = {}
+    for t in q:
+        post = rows.get(t, {}).get("x", ())
+        for i in range(0, len(post), 3):
+            key = (post[i], post[i + 1])
+            shared.setdefault(key, []).append(t)
+            norms[key] = post[i + 2]
+    out: dict[str, float] = {}
+    for key, words in shared.items():
+        # a phrasing's terms are sorted: the intersection is built in the same order as over the phrasing
+        common = q.intersection(sorted(words))
+        num = sum(idf.get(t, 0.0) ** 2 for t in common)
+        value = num / (qn * norms[key])
+        if value > out.get(key[0], 0.0):
+            out[key[0]] = value
     return out
 
 
@@ -406,11 +460,20 @@ def _arch_chain(arch: str | None, archs: dict) -> list[str]:
 
 
 def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
-    """Score every method against ``plan``; best first, each with reasons, caveats and score parts."""
-    methods, archs, f = model["methods"], model["architectures"], plan.facets
-    goal_map = {g["id"]: g for g in model["goals"]}
-    avg = (sum(sum(m["tf"].values()) for m in methods) / len(methods)) if methods else 1.0
-    text_scores = {m["id"]: _bm25(plan.terms, m["tf"], model["method_idf"], avg) for m in methods}
+    """Score the methods against ``plan``; best first, each with reasons, caveats and score parts.
+
+    Only candidates are read and scored: methods the question's goals recommend or serve, that it
+    names, whose words it uses, or that its architecture recommends, best bound first. A method with
+    none of these can only score its facet parts (at most FACET_BOUND, less when the question sets
+    fewer facets), so the rest are scored only
+    when fewer than ``limit`` + 1 candidates score above every unscored method's bound: the ranking
+    is exactly that of scoring every method.
+    """
+    archs, f, rows = model["architectures"], plan.facets, rows_of(model)
+    avg = model["avg"]["methods"]
+    fits = _bm25_postings(plan.terms, _term_rows(model, set(plan.terms)), "m", "mi", avg)
+    text_scores = {mid: score for mid, (score, _) in fits.items()}
+    terms_in = _matched_terms(plan.terms, model)
     top_text = max(text_scores.values(), default=0.0) or 1.0
     plan.method_evidence = max(text_scores.values(), default=0.0)
     chain = _arch_chain(f.get("architecture"), archs)
@@ -418,8 +481,13 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
     for gid, _ in plan.clause_goals:  # a second part of the question keeps its own goal
         if gid not in dict(goals):
             goals.append((gid, 0.9))
-    results = []
-    for m in methods:
+    found = rows.get_many(ROW_PREFIX + "g:" + gid for gid, _ in goals)
+    goal_map = {key[len(ROW_PREFIX) + 2:]: g for key, g in found.items()}
+    # the most the facet parts can add for this question: only the facets it has count
+    facet_bound = ((W_ARCH if chain else 0.0) + (W_MODALITY if f.get("modality") else 0.0)
+                   + (W_SCOPE if f.get("scope") else 0.0) + (W_BUDGET if f.get("budget") == "low" else 0.0)) + 1e-9
+
+    def score(m):
         parts, reasons, caveats = {}, [], []
         # The best goal fit counts, not the sum: a method recommended for three loosely matched
         # goals is not three times as relevant as the first choice for the goal the user asked.
@@ -439,10 +507,10 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
         if m["id"] in plan.mentioned:
             parts["named"] = W_MENTION
             reasons.insert(0, f"your question names it ('{plan.mentioned[m['id']]}')")
-        text = text_scores[m["id"]] / top_text
+        text = text_scores.get(m["id"], 0.0) / top_text
         parts["words"] = W_TEXT * text
         if text >= 0.5 and m["id"] not in plan.mentioned:
-            matched = sorted({plan.words.get(t, t) for t in plan.terms if t in m["tf"]})[:5]
+            matched = sorted({plan.words.get(t, t) for t in plan.terms if t in terms_in.get(m["id"], ())})[:5]
             reasons.append("matches your words: " + ", ".join(matched))
         if chain:
             name = archs[chain[0]]["name"]
@@ -487,11 +555,70 @@ def rank_methods(plan: Plan, model: dict, limit: int = 5) -> list[dict]:
             parts["budget"] = W_BUDGET
             reasons.append("cheap: " + m["cost"]["note"])
         caveats.extend(m["pitfalls"][:2])
-        results.append((sum(parts.values()), m, reasons, caveats, parts, excluded))
+        return (sum(parts.values()), m, reasons, caveats, parts, excluded)
+
+    # an upper bound of each candidate's score: its goal, name and word parts, plus the most its facets add
+    bound: dict[str, float] = {}
+    for gid, strength in goals:
+        goal = goal_map.get(gid)
+        if not goal:
+            continue
+        n = len(goal["recommended"])
+        for pos, mid in enumerate(goal["recommended"]):
+            bound[mid] = max(bound.get(mid, 0.0), W_GOAL * strength * (1.0 - 0.6 * pos / max(n, 1)))
+        for mid in goal.get("served", ()):
+            bound[mid] = max(bound.get(mid, 0.0), W_GOAL * strength * 0.35)
+    for mid in [*plan.mentioned, *text_scores, *(m for a in chain for m in archs[a]["recommended"])]:
+        bound.setdefault(mid, 0.0)
+    for mid in bound:
+        bound[mid] += (W_MENTION if mid in plan.mentioned else 0.0) + W_TEXT * text_scores.get(mid, 0.0) / top_text
+        bound[mid] += facet_bound
+    # named methods and the methods of every goal are placed by the reordering below: always scored
+    first = [*plan.mentioned, *(m for g in goal_map.values() for m in g["recommended"])]
+    order = list(dict.fromkeys([*first, *sorted(bound, key=lambda mid: (-bound[mid], mid))]))
+    results, scored = [], set()
+
+    def score_all(ids):
+        for i in range(0, len(ids), 200):
+            found = rows.get_many(ROW_PREFIX + "m:" + mid for mid in ids[i:i + 200])
+            for key, m in found.items():
+                scored.add(m["id"])
+                results.append(score(m))
+
+    score_all(order[:len(first)])
+    rest = order[len(first):]
+    done = 0
+    while True:  # candidates in batches, best bound first, until the next bound cannot reach the top
+        best = sorted((r[0] for r in results), reverse=True)
+        kth = best[limit] if len(best) > limit else None
+        while done < len(rest) and rest[done] in scored:
+            done += 1
+        next_bound = bound[rest[done]] if done < len(rest) else facet_bound  # rest is sorted by bound
+        if kth is not None and kth > next_bound:
+            break
+        if done >= len(rest):  # every candidate is scored and the bound still not beaten: score the rest
+            score_all([mid for mid in rows.get(ROW_PREFIX + "method-ids", []) if mid not in scored])
+            break
+        score_all([mid for mid in rest[done:done + 64] if mid not in scored])
+        done += 64
     results.sort(key=lambda r: (-r[0], r[1]["id"]))
     results = _named_first(results, plan)
     results = _each_part_answered(results, plan, goal_map)
     return [_result(s, m, reasons, caveats, parts, model) for s, m, reasons, caveats, parts, _ in results[:limit]]
+
+
+# the most a method's facet parts add (architecture, modality, scope, budget; access only subtracts)
+FACET_BOUND = W_ARCH + W_MODALITY + W_SCOPE + W_BUDGET
+
+
+def _matched_terms(query_terms: list[str], model: dict) -> dict[str, set]:
+    """method id -> the question's terms in its text (from the terms' postings)."""
+    out: dict[str, set] = {}
+    for t, row in _term_rows(model, set(query_terms)).items():
+        post = row.get("m", ())
+        for i in range(0, len(post), 3):
+            out.setdefault(post[i], set()).add(t)
+    return out
 
 
 def _named_first(results: list, plan: Plan) -> list:
@@ -527,7 +654,7 @@ def _each_part_answered(results: list, plan: Plan, goal_map: dict) -> list:
 
 
 def _result(score: float, m: dict, reasons: list, caveats: list, parts: dict, model: dict) -> dict:
-    paper = model["papers"].get(m.get("introduced_by") or "", {})
+    paper = m.get("paper") or {}
     return {
         "ref": f"method:{m['id']}", "id": m["id"], "name": m["name"], "score": round(score, 3),
         "summary": m["summary"], "reasons": reasons or ["general fit for the question"], "caveats": caveats,
@@ -587,7 +714,8 @@ def assess(plan: Plan, results: list[dict], scope_threshold: float = 0.5) -> dic
 
 def choices(plan: Plan, model: dict, limit: int = 3) -> list[dict]:
     """The goals a vague question could mean, as choices: [{id, name, strength}]."""
-    names = {g["id"]: g["name"] for g in model["goals"] if not g.get("off")}
+    found = rows_of(model).get_many(ROW_PREFIX + "g:" + gid for gid, _ in plan.goals[:limit])
+    names = {g["id"]: g["name"] for g in found.values() if not g.get("off")}
     return [{"id": gid, "ref": f"goal:{gid}", "name": names.get(gid, gid), "strength": round(s, 3)}
             for gid, s in plan.goals[:limit]]
 
@@ -595,32 +723,48 @@ def choices(plan: Plan, model: dict, limit: int = 3) -> list[dict]:
 def nearest_goals(plan: Plan, model: dict, limit: int = 3) -> list[dict]:
     """The real goals closest to an out-of-scope question: those its words matched, then the most
     common ones (when nothing matches at all)."""
-    goals = {g["id"]: g for g in model["goals"] if not g.get("off")}
-    matched = [gid for gid, _ in plan.goals if gid in goals]
-    common = sorted(goals, key=lambda gid: -goals[gid].get("prior", 0))
-    return [{"id": gid, "ref": f"goal:{gid}", "name": goals[gid]["name"]}
+    found = rows_of(model).get_many(ROW_PREFIX + "g:" + gid for gid, _ in plan.goals)
+    names = {g["id"]: g["name"] for g in found.values() if not g.get("off")}
+    matched = [gid for gid, _ in plan.goals if gid in names]
+    names.update(model["common_goals"])  # the most common goals, most common first
+    common = [gid for gid, _ in model["common_goals"]]
+    return [{"id": gid, "ref": f"goal:{gid}", "name": names[gid]}
             for gid in list(dict.fromkeys(matched + common))[:limit]]
 
 
 def related_records(plan: Plan, results: list[dict], model: dict, limit: int = 3) -> list[dict]:
     """Case studies and tutorials that match the question's situation: their words, the methods
     ranked first and the architecture asked about."""
-    cases = model.get("cases", [])
-    if not cases:
+    if not model["counts"]["cases"]:
         return []
-    avg = sum(sum(c["tf"].values()) for c in cases) / len(cases) or 1.0
+    rows = rows_of(model)
+    avg = model["avg"]["cases"]
     top = [r["id"] for r in results[:3]]
     arch = plan.facets.get("architecture")
+    # only cases with some of the question's words can qualify; each one's bound adds its methods
+    # among the top ones (known from the methods' rows) and the architecture, read from its row
+    using = {mid: set(m.get("cases", ())) for mid, m in
+             ((key[len(ROW_PREFIX) + 2:], m) for key, m in rows.get_many(ROW_PREFIX + "m:" + mid for mid in top).items())}
+    words_of = {ref: w for ref, (w, _) in _bm25_postings(plan.terms, _term_rows(model, set(plan.terms)), "c", "ci", avg).items()}
+    bound = {}
+    for ref, words in words_of.items():
+        uses = [m for m in top if ref in using.get(m, ())]
+        if words > 0 and (uses or words >= 3.0):
+            bound[ref] = words + 1.5 * len(uses) + (1.0 if arch else 0.0) + 1e-9
+    order = sorted((ref for ref in bound if bound[ref] >= 2.0), key=lambda ref: (-bound[ref], ref))
     scored = []
-    for c in cases:
-        words = _bm25(plan.terms, c["tf"], model["case_idf"], avg)
-        uses = [m for m in top if m in c["methods"]]
-        score = words + 1.5 * len(uses) + (1.0 if arch and arch in c.get("architectures", []) else 0.0)
-        # a case must share the question's situation: a method it uses, or several of its words
-        if words > 0 and (uses or words >= 3.0) and score >= 2.0:
-            why = f"uses {', '.join(uses)}" if uses else "matches your question's words"
-            scored.append((score, c["ref"], c["name"], why))
-    scored.sort(key=lambda s: (-s[0], s[1]))
+    for i in range(0, len(order), 32):
+        if len(scored) >= limit and scored[limit - 1][0] > bound[order[i]]:
+            break
+        for c in rows.get_many(ROW_PREFIX + "c:" + ref for ref in order[i:i + 32]).values():
+            words = words_of[c["ref"]]
+            uses = [m for m in top if m in c["methods"]]
+            score = words + 1.5 * len(uses) + (1.0 if arch and arch in c.get("architectures", []) else 0.0)
+            # a case must share the question's situation: a method it uses, or several of its words
+            if words > 0 and (uses or words >= 3.0) and score >= 2.0:
+                why = f"uses {', '.join(uses)}" if uses else "matches your question's words"
+                scored.append((score, c["ref"], c["name"], why))
+        scored.sort(key=lambda s: (-s[0], s[1]))
     return [{"ref": ref, "name": name, "why": why} for _, ref, name, why in scored[:limit]]
 
 
@@ -640,9 +784,17 @@ def answer(model: dict, question: str, limit: int = 5, cache: dict | None = None
     for facet, value in given.items():
         _check_facet(facet, value, model)
     plan = plan_query(question, model, {k: v for k, v in given.items() if v}, cache)
-    ranked = rank_methods(plan, model, max(limit, 4))  # the confidence compares the top with the fourth
+    threshold = ((model.get("intent") or {}).get("scope") or {}).get("threshold", 0.5)
+    # whether the question is in scope does not depend on the ranking (only on the best method's
+    # words): a question out of scope is not ranked at all
+    fits = _bm25_postings(plan.terms, _term_rows(model, set(plan.terms)), "m", "mi", model["avg"]["methods"])
+    plan.method_evidence = max((score for score, _ in fits.values()), default=0.0)
+    if not given.get("goal") and assess(plan, [], threshold)["out_of_scope"]:
+        ranked = []
+    else:
+        ranked = rank_methods(plan, model, max(limit, 4))  # the confidence compares the top with the fourth
     results = ranked[:limit]
-    verdict = assess(plan, ranked, ((model.get("intent") or {}).get("scope") or {}).get("threshold", 0.5)) if not given.get("goal") else {
+    verdict = assess(plan, ranked, threshold) if not given.get("goal") else {
         "fit": 1.0, "confidence": "high", "out_of_scope": False}
     out = {"question": question, "facets": plan.to_dict(), "confidence": verdict["confidence"],
            "out_of_scope": verdict["out_of_scope"]}
@@ -673,9 +825,11 @@ def _check_facet(facet: str, value, model: dict) -> None:
 
     if not value:
         return
+    if facet == "goal" and rows_of(model).get(ROW_PREFIX + "g:" + value) is not None:
+        return
     allowed = {
         "architecture": sorted(model["architectures"]),
-        "goal": sorted(g["id"] for g in model["goals"]),
+        "goal": rows_of(model).get(ROW_PREFIX + "goal-ids") or [] if facet == "goal" else None,
         "modality": MODALITIES, "access": ACCESS, "scope": SCOPES, "budget": COST_LEVELS,
     }.get(facet)
     if allowed is None:

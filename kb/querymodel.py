@@ -1,39 +1,93 @@
 """The query's read model: everything ``kb query`` ranks over, precomputed at build time.
 
-Built once by ``kb build`` (``build_query_model``) and stored as one JSON value in the store's
-metadata; the query reads it back without touching YAML, pydantic or the search index. The keys
+Built once by ``kb build`` (``build_query_model``) and stored in the store's metadata: a small core
+(one JSON value, read by every query) and keyed rows read on use (``rows``: postings of each term,
+each method, goal, case study and phrase), so a cold query on 100,000 records decodes kilobytes, not
+the whole model. The query reads it without touching YAML, pydantic or the search index. The keys
 and their shapes are the contract between the two sides (``QueryModel``).
 
 >>> m = build_query_model([{"kind": "goal", "id": "g", "name": "Explain", "summary": "Why", "recommended": [],
 ...                          "phrasings": ["why"]}])
->>> [g["id"] for g in m["goals"] if g.get("off")] == [ident for ident, _, _ in OFF_TOPICS]
-True
+>>> m["off_goals"] == [ident for ident, _, _ in OFF_TOPICS] and m["rows"]["q:g:g"]["name"]
+'Explain'
 """
 from __future__ import annotations
 
 import re
 from typing import TypedDict
 
-__all__ = ["QueryModel", "build_query_model", "intent_feature_rows", "with_feature_weights", "OFF_TOPICS",
-           "METHOD_FIELDS", "GOAL_FIELDS", "CASE_FIELDS"]
+__all__ = ["QueryModel", "build_query_model", "intent_feature_rows", "with_feature_weights", "with_rows", "rows_of",
+           "Rows", "ROW_PREFIX", "OFF_TOPICS", "METHOD_FIELDS", "GOAL_FIELDS", "CASE_FIELDS"]
 
 
 class QueryModel(TypedDict):
-    """The shapes the builder writes and the query reads (JSON: lists and dicts only)."""
+    """The shapes the builder writes and the query reads (JSON: lists and dicts only).
 
-    methods: list          # [{id, name, family, goals, architectures, modalities, access, scope, cost, tf, ...}]
-    method_idf: dict       # stem -> idf over methods
-    goals: list            # [{id, name, recommended, why, tf, prior, locality, off?}]; off-topic goals have off=True
-    goal_idf: dict         # stem -> idf over goals and off-topic needs together, so their scores compare
-    cases: list            # case studies and tutorials: [{ref, name, summary, methods, tf}]
-    case_idf: dict
+    The core, read by every query, then ``rows``: key -> value, stored as one metadata row each and
+    read on use (:class:`Rows`):
+
+    - ``q:t:<term>`` a word stem: ``{"k": 1 if a known stem, "mi"/"gi"/"ci"/"xi": its idf over methods,
+      goals, cases and goal phrasings, "m": [id, tf, length, ...] (flat postings), "g": [id, tf, length,
+      prior, locality, ...], "c": [ref, tf, length, ...], "x": [goal id, phrasing index, norm, ...]}``
+    - ``q:p:<word>`` the phrases starting with that word or stem: ``[[position, tokens, kind, id, stems]]``
+    - ``q:m:<id>`` a method's scoring and display fields, its ``paper`` and the ``cases`` that use it
+    - ``q:g:<id>`` a goal: ``{id, name, recommended, why, prior, locality, off?, served}``
+    - ``q:c:<ref>`` a case study or tutorial: ``{ref, name, methods, architectures}``
+    - ``q:goal-ids``, ``q:method-ids``: every id, for error messages and exhaustive ranking
+    """
+
+    avg: dict              # mean term weight of a method, a goal and a case (BM25's average length)
+    counts: dict           # methods, goals (off-topic needs included) and cases
+    off_goals: list        # the off-topic needs' ids (always scored: the best one is reported)
+    common_goals: list     # [[id, name]] of the most commonly served goals, most common first
     architectures: dict    # id -> {name, parent, modalities, components, words, recommended}
     implies: dict          # concept id -> {facet: value}
-    phrases: list          # [[tokens, kind, id, stems]], longest first
     vocabulary: dict       # word -> count in the records' prose (spelling targets)
-    known_stems: list
-    papers: dict
     intent: dict           # the learned scorers (kb.intent) without their weights: {"scope": …, "goals": …, "features": n}
+    subject_words: dict
+    rows: dict             # key -> value, as above; a Rows reading the store once the API injected it
+
+
+ROW_PREFIX = "q:"  # the query model's store metadata rows
+
+
+class Rows:
+    """The query model's rows, read on use through ``fetch(keys) -> {key: value}`` (or from a dict)
+    and kept: a question reads a few dozen, a long-running server at most ``bound``."""
+
+    def __init__(self, source, bound: int = 200_000):
+        self._fetch = source if callable(source) else (lambda keys: {k: source[k] for k in keys if k in source})
+        self._rows: dict = {}
+        self._bound = bound
+
+    def get_many(self, keys) -> dict:
+        keys = list(dict.fromkeys(keys))
+        missing = [k for k in keys if k not in self._rows]
+        if missing:
+            if len(self._rows) + len(missing) > self._bound:
+                self._rows.clear()
+            found = self._fetch(missing)
+            for k in missing:
+                self._rows[k] = found.get(k)
+        rows = self._rows
+        return {k: rows.get(k) for k in keys if rows.get(k) is not None}
+
+    def get(self, key: str, default=None):
+        return self.get_many([key]).get(key, default)
+
+
+def rows_of(model: dict) -> Rows:
+    """The model's :class:`Rows` (rows built in memory are wrapped on first use)."""
+    rows = model["rows"]
+    if not isinstance(rows, Rows):
+        rows = model["rows"] = Rows(rows)
+    return rows
+
+
+def with_rows(model: dict, fetch_many) -> dict:
+    """``model`` with its rows read through ``fetch_many(keys) -> {key: value}`` (the store's metadata)."""
+    model["rows"] = Rows(fetch_many)
+    return model
 
 
 # Needs that share interpretability's words but are not about understanding a model. They compete
@@ -185,7 +239,80 @@ def with_feature_weights(model: dict, fetch) -> dict:
 
 
 def build_query_model(records: list[dict]) -> QueryModel:
-    """Everything `kb query` needs, precomputed at build time and read as one JSON value."""
+    """Everything `kb query` needs, precomputed at build time: the core and its rows."""
+    return _shard(_whole_model(records))
+
+
+def _shard(full: dict) -> QueryModel:
+    """Split the whole model into the core and keyed rows. Every number the query computes with is
+    the whole model's, in the same order (lengths summed over the same term weights), so scores
+    come out bit for bit the same."""
+    import math
+
+    rows: dict = {}
+
+    def term(t: str) -> dict:
+        return rows.setdefault(ROW_PREFIX + "t:" + t, {})
+
+    for key, idf in (("mi", full["method_idf"]), ("gi", full["goal_idf"]), ("ci", full["case_idf"]),
+                     ("xi", full["example_idf"])):
+        for t, v in idf.items():
+            term(t)[key] = v
+    for t in full["known_stems"]:
+        term(t)["k"] = 1
+    used_by: dict[str, list] = {}
+    for c in full["cases"]:
+        length = sum(c["tf"].values()) or 1.0
+        for t, w in c["tf"].items():
+            term(t).setdefault("c", []).extend((c["ref"], w, length))
+        for mid in c["methods"]:
+            used_by.setdefault(mid, []).append(c["ref"])
+        rows[ROW_PREFIX + "c:" + c["ref"]] = {k: c[k] for k in ("ref", "name", "methods", "architectures")}
+    served: dict[str, list] = {}
+    for m in full["methods"]:
+        length = sum(m["tf"].values()) or 1.0
+        for t, w in m["tf"].items():
+            term(t).setdefault("m", []).extend((m["id"], w, length))
+        for gid in m["goals"]:
+            served.setdefault(gid, []).append(m["id"])
+        row = {k: v for k, v in m.items() if k != "tf"}
+        paper = full["papers"].get(m.get("introduced_by") or "")
+        if paper is not None:
+            row["paper"] = paper
+        row["cases"] = used_by.get(m["id"], [])
+        rows[ROW_PREFIX + "m:" + m["id"]] = row
+    example_idf = full["example_idf"]
+    for g in full["goals"]:
+        length = sum(g["tf"].values()) or 1.0
+        for t, w in g["tf"].items():
+            term(t).setdefault("g", []).extend((g["id"], w, length, g.get("prior", 0), g.get("locality", 0.5)))
+        for i, ex in enumerate(g["examples"]):
+            norm = math.sqrt(sum(example_idf.get(t, 0.0) ** 2 for t in ex)) or 1.0
+            for t in ex:
+                term(t).setdefault("x", []).extend((g["id"], i, norm))
+        row = {k: v for k, v in g.items() if k not in ("tf", "examples")}
+        row["served"] = served.get(g["id"], [])
+        rows[ROW_PREFIX + "g:" + g["id"]] = row
+    for pos, (toks, kind, ident, stems) in enumerate(full["phrases"]):
+        for key in {toks[0], stems[0]}:
+            rows.setdefault(ROW_PREFIX + "p:" + key, []).append([pos, toks, kind, ident, stems])
+    rows[ROW_PREFIX + "goal-ids"] = sorted(g["id"] for g in full["goals"])
+    rows[ROW_PREFIX + "method-ids"] = [m["id"] for m in full["methods"]]
+    methods, goals, cases = full["methods"], full["goals"], full["cases"]
+    real = {g["id"]: g for g in goals if not g.get("off")}
+    common = sorted(real, key=lambda gid: -real[gid].get("prior", 0))[:8]
+    return {"avg": {"methods": (sum(sum(m["tf"].values()) for m in methods) / len(methods)) if methods else 1.0,
+                    "goals": sum(sum(g["tf"].values()) for g in goals) / len(goals) if goals else 1.0,
+                    "cases": (sum(sum(c["tf"].values()) for c in cases) / len(cases) or 1.0) if cases else 1.0},
+            "counts": {"methods": len(methods), "goals": len(goals), "cases": len(cases)},
+            "off_goals": [g["id"] for g in goals if g.get("off")],
+            "common_goals": [[gid, real[gid]["name"]] for gid in common],
+            **{k: full[k] for k in ("architectures", "implies", "vocabulary", "intent", "subject_words")},
+            "rows": rows}
+
+
+def _whole_model(records: list[dict]) -> dict:
+    """The whole model, as one value (what the query read before it was split into rows)."""
     import math
 
     from .intent import load_intent_model

@@ -127,6 +127,15 @@ class Reader:
         rows = self._execute("SELECT value FROM meta WHERE key = :key", {"key": key})
         return json.loads(rows[0][0]) if rows else default
 
+    def meta_many(self, keys) -> dict:
+        """``{key: value}`` of the metadata rows among ``keys`` that exist (a few queries, not one each)."""
+        keys, out = list(keys), {}
+        for i in range(0, len(keys), 500):  # SQLite's default limit on bound parameters is 999
+            params = {f"k{j}": k for j, k in enumerate(keys[i:i + 500])}
+            sql = "SELECT key, value FROM meta WHERE key IN (" + ", ".join(":" + p for p in params) + ")"
+            out.update((k, json.loads(v)) for k, v in self._execute(sql, params))
+        return out
+
     def records(self, kind: str | None = None) -> list[dict]:
         sql = "SELECT data FROM record" + (" WHERE kind = :kind" if kind else "") + " ORDER BY kind, id"
         return [json.loads(row[0]) for row in self._execute(sql, {"kind": kind} if kind else {})]

@@ -279,7 +279,7 @@ def test_a_vague_question_gets_goals_to_choose_from(real_kb):
 def test_a_two_part_question_keeps_both_goals(real_kb):
     ans = real_kb.query("explain this prediction of my CNN, and can I trust the explanation?", limit=3)
     top = {r["id"] for r in ans["results"]}
-    goals = {g["id"]: set(g["recommended"]) for g in real_kb.cached("query_model", lambda r: r.meta("query_model"))["goals"]}
+    goals = {g: set(real_kb.reader.meta(f"q:g:{g}")["recommended"]) for g in ("explain-prediction", "evaluate-explanations")}
     assert top & goals["explain-prediction"] and top & goals["evaluate-explanations"] - goals["explain-prediction"]
 
 
@@ -298,3 +298,40 @@ def test_a_two_part_question_keeps_both_goals(real_kb):
 ])
 def test_everyday_words_and_parts_do_not_misread_the_model(real_kb, question, facet, value):
     assert real_kb.query(question)["facets"][facet] == value
+
+
+def test_the_sharded_model_ranks_as_scoring_everything(kb_bb, real_kb):
+    """The query model split into rows (postings, candidates scored best bound first) answers exactly
+    as the whole model did: every goal, method and case scored in full (kb.querymodel._whole_model)."""
+    for kb_ in (kb_bb, real_kb):
+        _same_as_the_whole_model(kb_)
+
+
+def _same_as_the_whole_model(kb_bb):
+    from kb import query as q
+    from kb.querymodel import _whole_model, build_query_model, intent_feature_rows, rows_of, with_feature_weights
+    from kb.text import terms
+
+    records = kb_bb.reader.records()
+    whole, model = _whole_model(records), with_feature_weights(build_query_model(records), intent_feature_rows().get)
+    questions = ["explain my cnn prediction", "what has my transformer learned", "integrated gradients for text",
+                 "which neurons matter, and can I trust the explanation?", "speed up training of my model",
+                 "saliency heatmap for a resnet without gradients", "what is the capital of australia"]
+    for question in questions:
+        plan = q.plan_query(question, model)
+        ranked = q.rank_methods(plan, model, 5)
+        # the reference: every method scored from the whole model, as before the split
+        avg = sum(sum(m["tf"].values()) for m in whole["methods"]) / len(whole["methods"])
+        text = {m["id"]: q._bm25(plan.terms, m["tf"], whole["method_idf"], avg) for m in whole["methods"]}
+        assert plan.method_evidence == max(text.values())
+        everything = q.rank_methods(plan, model, len(whole["methods"]))
+        assert [r["id"] for r in ranked] == [r["id"] for r in everything][:5]
+        assert {r["id"] for r in everything} == {m["id"] for m in whole["methods"]}
+        goal_avg = sum(sum(g["tf"].values()) for g in whole["goals"]) / len(whole["goals"])
+        goal_terms = terms(question)
+        for g in whole["goals"]:  # the goals' fits from postings equal those over each goal's words
+            fit = q._bm25_postings(goal_terms, q._term_rows(model, set(goal_terms)), "g", "gi", goal_avg, 5)
+            assert fit.get(g["id"], (0.0,))[0] == q._bm25(goal_terms, g["tf"], whole["goal_idf"], goal_avg)
+        assert q._nearest_from_rows(goal_terms, model) == q._nearest_examples(goal_terms, whole["goals"],
+                                                                            whole["example_idf"])
+    assert rows_of(model).get("q:method-ids") == [m["id"] for m in whole["methods"]]

@@ -201,3 +201,33 @@ def test_a_store_written_by_other_code_is_rebuilt(minimal, monkeypatch):
     monkeypatch.setattr(kb.store, "STORE_VERSION", "older-format")
     assert is_stale(kb_.layout)  # so the next reader rebuilds rather than misreading the old format
     assert KnowledgeBase(minimal).query("explain my cnn prediction")["results"]
+
+
+def test_an_in_place_edit_is_seen_by_the_next_query(minimal):
+    """A same-size rewrite that leaves its folder's mtime alone (an editor writing in place) is seen
+    by the next query in a fresh process: the check that runs beside the answer catches it."""
+    import subprocess
+    import sys
+
+    kb = KnowledgeBase(minimal)
+    kb.build()
+    path = minimal / "content/method/integrated-gradients.yaml"
+    folder = os.stat(path.parent)
+    text = path.read_text()
+    assert "summary: " in text
+    # one word of the summary for another of the same length: same size, same folder
+    first = text.split("summary: ", 1)[1].split()[0]
+    edited = text.replace(f"summary: {first}", "summary: " + "q" * len(first), 1)
+    assert len(edited) == len(text) and edited != text
+    with open(path, "r+") as f:  # in place: same inode, no rename in the folder
+        f.write(edited)
+    os.utime(path.parent, ns=(folder.st_atime_ns, folder.st_mtime_ns))
+    code = ("import json, sys; from kb import KnowledgeBase; "
+            "a = KnowledgeBase(sys.argv[1]).query('explain my cnn prediction', limit=10); "
+            "print(json.dumps([r['summary'] for r in a['results']]))")
+    out = subprocess.run([sys.executable, "-c", code, str(minimal)], capture_output=True, text=True, check=True)
+    assert any(s.startswith("q" * len(first)) for s in json.loads(out.stdout))
+    assert os.stat(path.parent).st_mtime_ns == folder.st_mtime_ns
+    cli_out = subprocess.run([sys.executable, "-m", "kb", "--root", str(minimal), "query", "explain my cnn prediction",
+                              "--format", "json", "-n", "10"], capture_output=True, text=True, check=True)
+    assert any(r["summary"].startswith("q" * len(first)) for r in json.loads(cli_out.stdout)["results"])
