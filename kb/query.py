@@ -434,14 +434,13 @@ def _architecture_from_words(toks: list[str], model: dict) -> tuple[str, str] | 
     for ident, arch in archs.items():
         for t in arch.get("words", ()):
             owners.setdefault(t, set()).add(ident)
-    english = english_words()
     for i, t in enumerate(toks):
         found = owners.get(t)
         if not found or len(t) < 4 or t in STOPWORDS:
             continue
         # an everyday word from a name ("memory", "residual", "adversarial", "vision") names the
         # architecture only before a model noun ("recurrent net"): "residual stream" is a transformer's
-        if t in english and (i + 1 >= len(toks) or toks[i + 1] not in MODEL_NOUNS):
+        if (i + 1 >= len(toks) or toks[i + 1] not in MODEL_NOUNS) and t in english_words():
             continue
         if len(found) == 1:
             return next(iter(found)), f"the word '{t}'"
