@@ -334,6 +334,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
             digests = _index_records(home, tmp / "index", records, incremental=not force)
             _write_json(tmp / "DIGESTS.json", digests)
             (tmp / "FINGERPRINT").write_text(stamp + "\n")
+            (tmp / "RECORDS").write_text(f"{len(records)}\n")  # how big a content check is (kb.api)
             os.rename(tmp, final)
             _point_current(home, final)
             if progress:

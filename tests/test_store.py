@@ -203,9 +203,11 @@ def test_a_store_written_by_other_code_is_rebuilt(minimal, monkeypatch):
     assert KnowledgeBase(minimal).query("explain my cnn prediction")["results"]
 
 
-def test_an_in_place_edit_is_seen_by_the_next_query(minimal):
+@pytest.mark.parametrize("forked", [True, False], ids=["check-forked", "check-inline"])
+def test_an_in_place_edit_is_seen_by_the_next_query(minimal, forked):
     """A same-size rewrite that leaves its folder's mtime alone (an editor writing in place) is seen
-    by the next query in a fresh process: the check that runs beside the answer catches it."""
+    by the next query in a fresh process: the check that runs beside the answer catches it (forked
+    children on a large knowledge base, kb.api.FORK_FROM; inline on a small one)."""
     import subprocess
     import sys
 
@@ -222,12 +224,17 @@ def test_an_in_place_edit_is_seen_by_the_next_query(minimal):
     with open(path, "r+") as f:  # in place: same inode, no rename in the folder
         f.write(edited)
     os.utime(path.parent, ns=(folder.st_atime_ns, folder.st_mtime_ns))
-    code = ("import json, sys; from kb import KnowledgeBase; "
+    code = ("import json, sys, kb.api; from kb import KnowledgeBase; "
+            f"kb.api.FORK_FROM = {0 if forked else 10**9}; "
             "a = KnowledgeBase(sys.argv[1]).query('explain my cnn prediction', limit=10); "
             "print(json.dumps([r['summary'] for r in a['results']]))")
     out = subprocess.run([sys.executable, "-c", code, str(minimal)], capture_output=True, text=True, check=True)
     assert any(s.startswith("q" * len(first)) for s in json.loads(out.stdout))
     assert os.stat(path.parent).st_mtime_ns == folder.st_mtime_ns
+    again = edited.replace("summary: " + "q" * len(first), "summary: " + "z" * len(first), 1)
+    with open(path, "r+") as f:
+        f.write(again)
+    os.utime(path.parent, ns=(folder.st_atime_ns, folder.st_mtime_ns))
     cli_out = subprocess.run([sys.executable, "-m", "kb", "--root", str(minimal), "query", "explain my cnn prediction",
                               "--format", "json", "-n", "10"], capture_output=True, text=True, check=True)
-    assert any(r["summary"].startswith("q" * len(first)) for r in json.loads(cli_out.stdout)["results"])
+    assert any(r["summary"].startswith("z" * len(first)) for r in json.loads(cli_out.stdout)["results"])
