@@ -691,7 +691,9 @@ def assess(plan: Plan, results: list[dict], scope_threshold: float = 0.5) -> dic
     # A method's name keeps a question in scope, unless the scorer is sure it is not: many names are
     # also everyday words ("circuit breaker", "patch a hole", "cardiac ablation", "feature rollout").
     sure_unlike = plan.in_scope is not None and plan.in_scope < SURE_FRACTION * scope_threshold
-    out_of_scope = (not named or sure_unlike) and (not about_a_model or plan.goal_evidence < MIN_GOAL_EVIDENCE
+    # ...but a name no everyday sentence contains ("deep dream", "Grad-CAM", "gradcam") always does
+    distinct = any(len(p.split()) > 1 or p not in english_words() for p in plan.mentioned.values())
+    out_of_scope = (not named or (sure_unlike and not distinct)) and (not about_a_model or plan.goal_evidence < MIN_GOAL_EVIDENCE
                                                    or off_score > OFF_TOPIC_MARGIN * evidence or unlike)
     if out_of_scope or not results:
         return {"fit": 0.0, "confidence": "low", "out_of_scope": bool(out_of_scope)}

@@ -142,7 +142,9 @@ def _unambiguous_method_phrases(phrases: list, methods: list[dict]) -> list:
     own = {}
     for m in methods:
         for phrase in (m["name"], m["id"]):
-            own.setdefault(tuple(tokens(phrase)), set()).add(m["id"])
+            toks = tokens(phrase)
+            own.setdefault(tuple(toks), set()).add(m["id"])
+            own.setdefault(("".join(toks),), set()).add(m["id"])  # its name run together ("gradcam")
     claims: dict[tuple, set] = {}
     for toks, kind, ident in phrases:
         if kind == "method":
@@ -399,6 +401,9 @@ def _whole_model(records: list[dict]) -> dict:
             camel = tokens(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", phrase))
             if len(camel) > 1 and camel != toks:
                 phrases.append([camel, "method", m["id"]])
+            # people write a short name run together ("gradcam", "logitlens") as a search-box word
+            if 1 < len(toks) <= 3 and len("".join(toks)) >= 6 and not any(t.isdigit() for t in toks):
+                phrases.append([["".join(toks)], "method", m["id"]])
     phrases = _unambiguous_method_phrases(phrases, by_kind.get("method", []))
     phrases.sort(key=lambda p: (-len(p[0]), p[1], p[2], p[0]))
     for p in phrases:  # stems precomputed: every query compares against every phrase

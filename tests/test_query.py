@@ -335,3 +335,13 @@ def _same_as_the_whole_model(kb_bb):
         assert q._nearest_from_rows(goal_terms, model) == q._nearest_examples(goal_terms, whole["goals"],
                                                                             whole["example_idf"])
     assert rows_of(model).get("q:method-ids") == [m["id"] for m in whole["methods"]]
+
+
+@pytest.mark.parametrize("question, method", [
+    ("gradcam for yolo", "grad-cam"),                  # a name run together, in a terse search
+    ("deep dream tutorial", "deepdream"),              # a two-word name no everyday sentence uses
+    ("logitlens on llama", "logit-lens"),
+])
+def test_a_distinct_name_keeps_a_terse_question_in_scope(real_kb, question, method):
+    ans = real_kb.query(question)
+    assert not ans["out_of_scope"] and method in [r["id"] for r in ans["results"][:3]]
