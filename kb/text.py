@@ -34,8 +34,9 @@ def tokens(text: str) -> list[str]:
 _BRITISH = (("isation", "ization"), ("ising", "izing"), ("ised", "ized"), ("ises", "izes"), ("ise", "ize"),
             ("yse", "yze"))
 _IRREGULAR = {"explan": "explain", "explanatori": "explain"}
-# words Porter merges with a root of another meaning ("actionable" advice is not an agent's "action")
-_KEEP = {"actionable": "actionabl"}
+# words Porter merges with a root of another meaning ("actionable" advice is not an agent's "action";
+# an "interpretable" model is built to be read, unlike a model one wants to "interpret")
+_KEEP = {"actionable": "actionabl", "interpretable": "interpretabl"}
 
 
 @lru_cache(maxsize=65536)
