@@ -814,7 +814,11 @@ def answer(model: dict, question: str, limit: int = 5, cache: dict | None = None
                           "off_topic": {"id": plan.off_topic[0] or None, "score": round(plan.off_topic[1], 3)},
                           "clause_goals": [{"id": g, "score": round(s, 3)} for g, s in plan.clause_goals],
                           "subject_words": plan.subject, "terms": plan.terms,
-                          "in_scope": None if plan.in_scope is None else round(plan.in_scope, 3)}
+                          "in_scope": None if plan.in_scope is None else round(plan.in_scope, 3),
+                          # what the learned goal scorer read in the whole question (kb.intent)
+                          "learned_goals": [{"id": g, "p": round(p, 3)} for g, p in sorted(
+                              goal_probabilities(((model.get("intent") or {}).get("goals")), question).items(),
+                              key=lambda x: -x[1])[:3]]}
     else:
         for r in out["results"]:
             r.pop("score_parts", None)

@@ -182,6 +182,9 @@ def answer_text(ans: dict, markdown: bool = False) -> str:
         lines.append(f"  evidence: goal words {e['goal_evidence']}, method words {e['method_evidence']}, "
                      f"off-topic {e['off_topic']['id']} {e['off_topic']['score']}; fit {e['fit']}")
         lines.append(f"  about a model because of: {', '.join(e['subject_words']) or 'nothing'}")
+        if e.get("in_scope") is not None:
+            lines.append(f"  learned intent: in scope {e['in_scope']}; goals "
+                         + ", ".join(f"{g['id']} {g['p']}" for g in e.get("learned_goals", [])))
         if e.get("clause_goals"):
             lines.append("  parts of the question: " + ", ".join(f"{g['id']} {g['score']}" for g in e["clause_goals"]))
         lines.append(f"  terms: {' '.join(e['terms'])}")
