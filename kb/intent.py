@@ -61,7 +61,7 @@ def goal_probabilities(model: dict | None, text: str) -> dict[str, float]:
     >>> round(goal_probabilities(m, "why")["a"], 2)
     0.98
     """
-    if not model or not model.get("labels"):
+    if not model or not model.get("labels") or not model.get("weights"):
         return {}
     feats = features(text)
     n = _norm(feats)
