@@ -6,6 +6,7 @@ sqlite3, because importing SQLAlchemy alone costs ~190 ms and a query's whole bu
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from typing import Any, Iterable
 
@@ -24,6 +25,20 @@ def _store_version() -> str:
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
+    # the embedding table is represented by its small sha256 sidecar: hashing 8 MB on every import is slow
+    data = [p for p in here.glob("data/*") if p.suffix != ".sqlite"]
+    # Reading and hashing ~1.5 MB cost every command a few ms, so the version is kept beside the
+    # compiled modules, keyed by the sizes and mtimes of every module and data file (a stat each),
+    # and worked out again when any of them changes.
+    stats = [(p.name, st.st_size, st.st_mtime_ns) for p in sorted([*here.glob("*.py"), *data]) for st in [p.stat()]]
+    key = hashlib.blake2b(repr(stats).encode(), digest_size=8).hexdigest()
+    cache = here / "__pycache__" / "store_version.txt"
+    try:
+        cached_key, version = cache.read_text().split()
+        if cached_key == key:
+            return version
+    except (OSError, ValueError):
+        pass
     imports = re.compile(r"^\s*from \.(\w*) import ([\w, ()]+)", re.M)
     seen, todo = set(), ["build"]
     while todo:
@@ -34,13 +49,20 @@ def _store_version() -> str:
         seen.add(name)
         for module, names in imports.findall(path.read_text()):
             todo.extend([module] if module else re.findall(r"\w+", names))
+    paths = sorted([*(here / f"{n}.py" for n in seen), *data])
     h = hashlib.blake2b(digest_size=8)
-    # the embedding table is represented by its small sha256 sidecar: hashing 8 MB on every import is slow
-    data = [p for p in here.glob("data/*") if p.suffix != ".sqlite"]
-    for path in sorted([*(here / f"{n}.py" for n in seen), *data]):
+    for path in paths:
         h.update(path.name.encode())
         h.update(path.read_bytes())
-    return "3-" + h.hexdigest()
+    version = "3-" + h.hexdigest()
+    try:  # a read-only install simply hashes every time
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(f"{key} {version}\n")
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return version
 
 
 STORE_VERSION = _store_version()
