@@ -62,7 +62,7 @@ def corpus() -> tuple[list[str], list[str], list[str]]:
     neg = [p for _, name, phrasings in OFF_TOPICS for p in (name, *phrasings)]
     dev = ROOT / "dev"
     neg += [d["q"] for d in yaml.safe_load((dev / "off_topic_dev.yaml").read_text())]
-    for name in ("scope_dev.yaml", "scope_dev2.yaml"):
+    for name in ("scope_dev.yaml", "scope_dev2.yaml", "goal_dev.yaml"):
         for d in yaml.safe_load((dev / name).read_text()):
             (questions if d["in_scope"] else neg).append(d["q"])
     return pos + questions, questions, neg
@@ -104,7 +104,7 @@ def goal_examples() -> list[tuple[str, str]]:
     known = {g["id"] for g in reader.records("goal")}
     for g in reader.records("goal"):
         out += [(t, g["id"]) for t in (g["name"], g["summary"], *g.get("aliases", []), *g.get("phrasings", []))]
-    for name in ("scope_dev.yaml", "scope_dev2.yaml"):  # labelled by an annotator who saw no code or tests
+    for name in ("scope_dev.yaml", "scope_dev2.yaml", "goal_dev.yaml"):  # labelled blind to code and tests
         out += [(d["q"], d["goal"]) for d in yaml.safe_load((ROOT / "dev" / name).read_text())
                 if d["in_scope"] and d.get("goal") in known]
     bank = yaml.safe_load((ROOT / "tests/query_bank.yaml").read_text())
