@@ -10,7 +10,6 @@ from .intent import goal_probabilities
 from .question import (FACETS, Plan, _arch_chain, _bm25, _bm25_postings, _nearest_examples,  # noqa: F401
                        _nearest_from_rows, _term_rows, plan_query)
 from .querymodel import ROW_PREFIX, rows_of
-from .text import english_words
 from .vocab import ACCESS, ACCESS_RANK, COST_LEVELS, MODALITIES, SCOPES
 
 __all__ = ["Plan", "plan_query", "rank_methods", "answer", "FACETS"]
@@ -254,8 +253,10 @@ def assess(plan: Plan, results: list[dict], scope_threshold: float = 0.5) -> dic
     # A method's name keeps a question in scope, unless the scorer is sure it is not: many names are
     # also everyday words ("circuit breaker", "patch a hole", "cardiac ablation", "feature rollout").
     sure_unlike = plan.in_scope is not None and plan.in_scope < SURE_FRACTION * scope_threshold
-    # ...but a name no everyday sentence contains ("deep dream", "Grad-CAM", "gradcam") always does
-    distinct = any(len(p.split()) > 1 or p not in english_words() for p in plan.mentioned.values())
+    # ...but a method's own name, or a name of several words, always does ("deep dream", "Grad-CAM",
+    # "gradcam", "SHAP"); a one-word alias ("rollout", "salience") yields to a sure scorer
+    distinct = any(len(p.split()) > 1 or p.replace(" ", "") == ident.replace("-", "")
+                   for ident, p in plan.mentioned.items())
     out_of_scope = (not named or (sure_unlike and not distinct)) and (not about_a_model or plan.goal_evidence < MIN_GOAL_EVIDENCE
                                                    or off_score > OFF_TOPIC_MARGIN * evidence or unlike)
     if out_of_scope or not results:
