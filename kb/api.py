@@ -356,11 +356,10 @@ class KnowledgeBase:
         """Rank methods for a question in plain words; see kb.query."""
         from .query import answer
 
-        from .querymodel import with_feature_weights, with_rows
+        from .querymodel import with_rows
 
         def work():
-            model = self.cached("query_model", lambda reader: with_rows(
-                with_feature_weights(reader.meta("query_model"), reader.meta), reader.meta_many))
+            model = self.cached("query_model", lambda reader: with_rows(reader.meta("query_model"), reader.meta_many))
             cache = self.cached("query_cache", lambda reader: {})  # typo index and stems, per store generation
             return answer(model, question, limit=limit, cache=cache, **facets)
 

@@ -302,7 +302,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
     (``<store>/preview/``, always SQLite) that never replaces the store readers use, so the handbook
     of unfinished content can be rendered; the summary then adds ``errors`` and ``preview``.
     """
-    from .querymodel import build_query_model, intent_feature_rows
+    from .querymodel import build_query_model
     from .store import write_store
 
     compiled = compile_content(layout, progress)
@@ -327,7 +327,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
             # the root says which knowledge base a shared database (KB_DATABASE_URL) holds
             model = build_query_model(records)
             write_store(url, records, edges, {"fingerprint": stamp, "counts": counts, "root": str(layout.root),
-                                              **model.pop("rows"), "query_model": model, **intent_feature_rows()})
+                                              **model.pop("rows"), "query_model": model})
             if progress:
                 progress("store", 1, 1)
                 progress("index", 0, 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .intent import goal_probabilities
 from .question import (FACETS, Plan, _arch_chain, _bm25, _bm25_postings, _nearest_examples,  # noqa: F401
                        _nearest_from_rows, _term_rows, plan_query)
-from .querymodel import ROW_PREFIX, rows_of
+from .querymodel import ROW_PREFIX, intent_of, rows_of
 from .vocab import ACCESS, ACCESS_RANK, COST_LEVELS, MODALITIES, SCOPES
 
 __all__ = ["Plan", "plan_query", "rank_methods", "answer", "FACETS"]
@@ -381,7 +381,7 @@ def answer(model: dict, question: str, limit: int = 5, cache: dict | None = None
                           "in_scope": None if plan.in_scope is None else round(plan.in_scope, 3),
                           # what the learned goal scorer read in the whole question (kb.intent)
                           "learned_goals": [{"id": g, "p": round(p, 3)} for g, p in sorted(
-                              goal_probabilities(((model.get("intent") or {}).get("goals")), question).items(),
+                              goal_probabilities(intent_of(model).get("goals"), question).items(),
                               key=lambda x: -x[1])[:3]]}
     else:
         for r in out["results"]:

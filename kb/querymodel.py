@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-__all__ = ["QueryModel", "build_query_model", "intent_feature_rows", "with_feature_weights", "with_rows", "rows_of",
+__all__ = ["QueryModel", "build_query_model", "intent_of", "with_rows", "rows_of",
            "Rows", "ROW_PREFIX", "OFF_TOPICS", "METHOD_FIELDS", "GOAL_FIELDS", "CASE_FIELDS"]
 
 
@@ -43,7 +43,8 @@ class QueryModel(TypedDict):
     architectures: dict    # id -> {name, parent, modalities, components, words, recommended}
     implies: dict          # concept id -> {facet: value}
     vocabulary: dict       # word -> count in the records' prose (spelling targets)
-    intent: dict           # the learned scorers (kb.intent) without their weights: {"scope": …, "goals": …, "features": n}
+    intent: dict           # the learned scorers (kb.intent) without their weights (rows q:i:<feature>; see
+                           # intent_of): {"scope": …, "goals": …, "features": n}
     subject_words: dict
     rows: dict             # key -> value, as above; a Rows reading the store once the API injected it
 
@@ -188,56 +189,44 @@ def _weighted_terms(record: dict, fields: dict[str, float]) -> dict[str, float]:
     return {t: round(w, 2) for t, w in tf.items()}  # rounded: the model is read on every cold query
 
 
-INTENT_PREFIX = "intent:"  # store metadata rows: "intent:<feature>" -> [in-scope weight, goal weights hex]
+INTENT_PREFIX = ROW_PREFIX + "i:"  # one row per feature: [in-scope weight, goal weights as hex]
 
 
-def _intent_without_weights(intent: dict) -> dict:
-    out = {part: {k: v for k, v in intent[part].items() if k != "weights"} for part in ("scope", "goals") if part in intent}
-    if out:
-        out["features"] = len(intent_feature_rows(intent))
-    return out
-
-
-def intent_feature_rows(intent: dict | None = None) -> dict[str, list]:
-    """The intent scorers' weights as one store row per feature. A question reads only its own ~30
-    features; loading all 26,000 with the query model cost every cold query 15 ms."""
-    from .intent import load_intent_model
-
-    intent = load_intent_model() if intent is None else intent
+def _intent_rows(intent: dict) -> dict[str, list]:
+    """The intent scorers' weights as one row per feature. A question reads only its own ~30
+    features; loading all 35,000 with the query model cost every cold query 15 ms."""
     scope = intent.get("scope", {}).get("weights", {})
     goals = intent.get("goals", {}).get("weights", {})
     return {INTENT_PREFIX + f: [scope.get(f, 0.0), goals.get(f, "")] for f in sorted(set(scope) | set(goals))}
 
 
-class _FeatureWeights:
-    """One scorer's view of the feature rows (a mapping with ``get``), fetched from the store on use."""
+class _Column:
+    """One scorer's weights (a mapping with ``get``): a column of the feature rows, read through the
+    model's :class:`Rows`. Its length is the number of features, as a dict of the weights would have."""
 
-    def __init__(self, fetch, column: int, size: int, rows: dict):
-        self._fetch, self._column, self._size, self._rows = fetch, column, size, rows
+    def __init__(self, rows: Rows, column: int, size: int):
+        self._rows, self._column, self._size = rows, column, size
 
     def __len__(self) -> int:
         return self._size
 
     def get(self, feature: str, default=None):
-        row = self._rows.get(feature, False)
-        if row is False:
-            if len(self._rows) > 50_000:  # a long-running server meets many words: keep the cache bounded
-                self._rows.clear()
-            row = self._rows[feature] = self._fetch(INTENT_PREFIX + feature)
+        row = self._rows.get(INTENT_PREFIX + feature)
         value = row[self._column] if row else None
         return value if value else default
 
 
-def with_feature_weights(model: dict, fetch) -> dict:
-    """``model`` with its intent scorers' weights read through ``fetch(key) -> row | None`` (the store's
-    metadata), so kb.intent scores a question without loading every weight."""
-    intent = model.get("intent") or {}
-    if intent.get("features"):
-        rows: dict = {}
-        for column, part in enumerate(("scope", "goals")):
-            if part in intent:
-                intent[part]["weights"] = _FeatureWeights(fetch, column, intent["features"], rows)
-    return model
+def intent_of(model: dict, text: str | None = None) -> dict:
+    """The learned scorers as kb.intent takes them, ``{"scope": …, "goals": …}``, their weights read
+    from the model's rows; with ``text``, its features' rows are fetched first, in one read."""
+    from .intent import features
+
+    rows = rows_of(model)
+    if text is not None:
+        rows.get_many(INTENT_PREFIX + f for f in features(text))
+    core = model.get("intent") or {}
+    return {part: {**core[part], "weights": _Column(rows, column, core.get("features", 0))}
+            for column, part in enumerate(("scope", "goals")) if part in core}
 
 
 def build_query_model(records: list[dict]) -> QueryModel:
@@ -298,6 +287,8 @@ def _shard(full: dict) -> QueryModel:
     for pos, (toks, kind, ident, stems) in enumerate(full["phrases"]):
         for key in {toks[0], stems[0]}:
             rows.setdefault(ROW_PREFIX + "p:" + key, []).append([pos, toks, kind, ident, stems])
+    intent_rows = _intent_rows(full["intent"])
+    rows.update(intent_rows)
     rows[ROW_PREFIX + "goal-ids"] = sorted(g["id"] for g in full["goals"])
     rows[ROW_PREFIX + "method-ids"] = [m["id"] for m in full["methods"]]
     methods, goals, cases = full["methods"], full["goals"], full["cases"]
@@ -309,8 +300,14 @@ def _shard(full: dict) -> QueryModel:
             "counts": {"methods": len(methods), "goals": len(goals), "cases": len(cases)},
             "off_goals": [g["id"] for g in goals if g.get("off")],
             "common_goals": [[gid, real[gid]["name"]] for gid in common],
-            **{k: full[k] for k in ("architectures", "implies", "vocabulary", "intent", "subject_words")},
-            "rows": rows}
+            **{k: full[k] for k in ("architectures", "implies", "vocabulary", "subject_words")},
+            "intent": _intent_core(full["intent"], len(intent_rows)), "rows": rows}
+
+
+def _intent_core(intent: dict, features: int) -> dict:
+    """The intent scorers without their weights (those are rows), and how many features have weights."""
+    core = {part: {k: v for k, v in intent[part].items() if k != "weights"} for part in ("scope", "goals") if part in intent}
+    return {**core, "features": features} if core else {}
 
 
 def _whole_model(records: list[dict]) -> dict:
@@ -444,7 +441,7 @@ def _whole_model(records: list[dict]) -> dict:
             "example_idf": example_idf,
             "cases": cases, "case_idf": idf(cases),
             "architectures": architectures, "implies": implies, "phrases": phrases, "vocabulary": vocabulary,
-            "known_stems": sorted(known), "intent": _intent_without_weights(load_intent_model()),
+            "known_stems": sorted(known), "intent": load_intent_model(),
             "subject_words": {"exact": sorted(subject), "stems": sorted({stem(w) for w in SUBJECT_WORDS})},
             # only the papers an answer shows: each method's introducing paper
             "papers": {r["id"]: {"citation": r.get("citation"), "link": r.get("link")} for r in by_kind.get("paper", [])

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from .intent import goal_probabilities, in_scope_probability
-from .querymodel import ROW_PREFIX, rows_of
+from .querymodel import ROW_PREFIX, intent_of, rows_of
 from .text import MAX_CORRECTABLE, STOPWORDS, correct, deletes, english_words, stem, terms, tokens
 
 __all__ = ["Plan", "plan_query", "FACETS"]
@@ -150,8 +150,7 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     plan = Plan(question)
     original = _split_model_names(tokens(question.replace("'s", "")))
     toks, plan.corrected = _correct_tokens(original, model, cache)
-    intent = model.get("intent") or {}
-    plan.in_scope = in_scope_probability(intent.get("scope"), question)
+    plan.in_scope = in_scope_probability(intent_of(model, question).get("scope"), question)
     archs = model["architectures"]
     facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
     named_archs: list[tuple[str, str]] = []  # (architecture id, phrase) in the order the phrases were found
@@ -239,7 +238,7 @@ def _goal_scores(goal_terms: list[str], text: str, model: dict, scope: str | Non
     raw.update((gid, bag_of_words(bm25, *extra)) for gid, (bm25, extra) in fits.items())
     top_raw = max(raw.values()) or 1.0
     near = _nearest_from_rows(goal_terms, model)
-    learned = goal_probabilities((model.get("intent") or {}).get("goals"), text)
+    learned = goal_probabilities(intent_of(model, text).get("goals"), text)
     known = rows_of(model).get_many(ROW_PREFIX + "g:" + gid for gid in learned)
     for gid in [*near, *(key[len(ROW_PREFIX) + 2:] for key in known)]:
         raw.setdefault(gid, 0.0)

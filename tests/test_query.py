@@ -309,11 +309,11 @@ def test_the_sharded_model_ranks_as_scoring_everything(kb_bb, real_kb):
 
 def _same_as_the_whole_model(kb_bb):
     from kb import query as q
-    from kb.querymodel import _whole_model, build_query_model, intent_feature_rows, rows_of, with_feature_weights
+    from kb.querymodel import _whole_model, build_query_model, rows_of
     from kb.text import terms
 
     records = kb_bb.reader.records()
-    whole, model = _whole_model(records), with_feature_weights(build_query_model(records), intent_feature_rows().get)
+    whole, model = _whole_model(records), build_query_model(records)
     questions = ["explain my cnn prediction", "what has my transformer learned", "integrated gradients for text",
                  "which neurons matter, and can I trust the explanation?", "speed up training of my model",
                  "saliency heatmap for a resnet without gradients", "what is the capital of australia"]
