@@ -100,9 +100,6 @@ def _is_external(target: str) -> bool:
     return bool(parts.scheme or parts.netloc) or target.startswith("//")
 
 
-PARALLEL_FROM = 400  # pages: below this, parsing in one process beats starting workers
-
-
 def _scan(path: str) -> tuple[list[tuple[str, int]], set[str] | None]:
     """A page's links and, for HTML, its anchors (one parse gives both)."""
     page = Path(path)
@@ -115,8 +112,10 @@ def _scan(path: str) -> tuple[list[tuple[str, int]], set[str] | None]:
 
 def _scan_all(paths: list[str]) -> list[tuple[list, set | None]]:
     """Every page scanned; in worker processes when there are many (parsing is most of the check)."""
-    workers = min(os.cpu_count() or 1, 4)
-    if len(paths) < PARALLEL_FROM or workers < 2 or not hasattr(os, "fork"):
+    from .workers import workers_for
+
+    workers = workers_for(None, len(paths))
+    if workers < 2:
         return [_scan(p) for p in paths]
     import multiprocessing
 

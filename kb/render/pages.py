@@ -9,8 +9,8 @@ from typing import Callable
 from ..handbook import links_of
 from ..notebook import notebook_json
 from ..signature import reference_signature
-from ..errors import KBError
 from .context import Renderer, page_context
+from ..workers import PARALLEL_FROM, workers_for  # noqa: F401  (kb.render's names for them)
 from .output import write_file
 
 __all__ = ["PageWriter", "write_pages", "workers_for", "page_title", "PARALLEL_FROM"]
@@ -45,29 +45,6 @@ class PageWriter:
         return {"url": stem + r.ext, "title": title, "kind": rec["kind"] if rec else "page",
                 "ref": ref or "", "aliases": (rec or {}).get("aliases") or [],
                 "summary": ((rec or {}).get("summary") or (rec or {}).get("definition") or "")[:300]}
-
-
-PARALLEL_FROM = 400  # pages; below this a second process costs more than it saves
-
-
-def workers_for(requested: int | None, pages: int) -> int:
-    """Processes to write pages with: ``requested``, else $KB_RENDER_WORKERS, else one per core (at
-    most 8) for a large handbook; 1 where processes cannot be forked (they inherit the read model)."""
-    import multiprocessing
-    import os
-
-    if requested is None:
-        env = os.environ.get("KB_RENDER_WORKERS", "").strip()
-        if env:
-            try:
-                requested = int(env)
-            except ValueError:
-                raise KBError(f"KB_RENDER_WORKERS must be a whole number, not {env!r}") from None
-        else:
-            requested = min(os.cpu_count() or 1, 8) if pages >= PARALLEL_FROM else 1
-    if requested > 1 and "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(requested, pages))
 
 
 _FORKED_WRITER: PageWriter | None = None  # the writer a forked worker inherits (set before the fork)
