@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import train_intent as T  # noqa: E402
-from kb.intent import goal_probabilities  # noqa: E402
+from kb.intent import goal_probabilities, in_scope_probability  # noqa: E402
 from minilm import Encoder  # noqa: E402
 
 
@@ -89,7 +89,7 @@ def main() -> None:
         XP, XN = X[:len(P)], X[len(P):]
         for side, tests in ((0, q_test), (1, n_test)):
             for x in tests:
-                p = T.probability(words, x)
+                p = in_scope_probability(words, x)
                 lw = math.log(p / (1 - p))
                 ls = float(vec[x] @ w * 10 + b)
                 scores["words"][side].append(lw)

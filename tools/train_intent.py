@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from kb import KnowledgeBase  # noqa: E402
 from kb.querymodel import OFF_TOPICS  # noqa: E402
-from kb.intent import features, goal_probabilities, in_scope_probability  # noqa: E402
+from kb.intent import features, in_scope_probability  # noqa: E402
 
 TARGET_FALSE_FLAGS = 0.01  # share of in-scope questions the threshold may flag in cross-validation
 L2 = 1e-3
@@ -91,10 +91,6 @@ def train(pos: list[str], neg: list[str], seed: int = 0) -> dict:
             bias -= rate * err / math.sqrt(bias_g2)
     return {"bias": round(bias, 4), "scale": SCALE,
             "weights": {f: round(v, 3) for f, v in sorted(w.items()) if abs(v) >= 0.01}}
-
-
-def probability(model: dict, text: str) -> float:
-    return in_scope_probability(model, text)
 
 
 def goal_examples() -> list[tuple[str, str]]:
@@ -162,8 +158,8 @@ def cross_validated_threshold(pos, questions, neg, folds: int = 5) -> tuple[floa
     for k in range(folds):
         q_test, n_test = qs[k::folds], negs[k::folds]
         model = train(others + [q for q in qs if q not in set(q_test)], [n for n in negs if n not in set(n_test)])
-        q_scores += [probability(model, q) for q in q_test]
-        n_scores += [probability(model, n) for n in n_test]
+        q_scores += [in_scope_probability(model, q) for q in q_test]
+        n_scores += [in_scope_probability(model, n) for n in n_test]
     q_scores.sort()
     threshold = q_scores[int(TARGET_FALSE_FLAGS * len(q_scores))]
     caught = sum(s < threshold for s in n_scores) / len(n_scores)
@@ -183,7 +179,7 @@ def report(model: dict) -> None:
                                       for s in ("synonyms", "no_term", "typos") if p.get(s)],
     }
     for name, texts in sets.items():
-        flagged = sum(probability(model, t) < model["threshold"] for t in texts)
+        flagged = sum(in_scope_probability(model, t) < model["threshold"] for t in texts)
         print(f"  {name}: {flagged}/{len(texts)} = {flagged / len(texts):.1%}")
 
 
