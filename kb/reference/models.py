@@ -26,6 +26,8 @@ __all__ = [
     "make_repeated_sequences",
     "make_induction_batch",
     "association_prompts",
+    "contrast_pairs",
+    "fit_logistic_subsets",
     "AttentionOnlyTransformer",
     "train_induction_transformer",
     "LayerNorm",
@@ -376,6 +378,50 @@ def association_prompts(n: int, a: int, x: int, with_pair: bool, seed: int) -> T
         at = torch.randint(0, 8, (n,), generator=g)
         ctx[torch.arange(n), at], ctx[torch.arange(n), at + 1] = a, x
     return torch.cat([ctx, torch.full((n, 1), a)], 1)
+
+
+def contrast_pairs(n: int = 512, d: int = 16, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Synthetic hidden states of ``n`` yes/no contrast pairs for CCS: ``(h_pos, h_neg, truth, v)``.
+
+    A planted unit truth direction ``v`` (+v on the true answer), a large per-question nuisance (std 2),
+    and a constant 'which answer was appended' offset ``3 w`` that CCS's per-set normalisation removes.
+
+    >>> h_pos, h_neg, truth, v = contrast_pairs(8, 4)
+    >>> h_pos.shape, truth.shape, round(float(v.norm()), 6)
+    (torch.Size([8, 4]), torch.Size([8]), 1.0)
+    """
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(d, generator=g)
+    v /= v.norm()
+    w = torch.randn(d, generator=g)
+    truth = torch.randint(0, 2, (n,), generator=g)
+    sign = (2 * truth - 1).float()[:, None]
+    content = 2.0 * torch.randn(n, d, generator=g)
+    h_pos = content + sign * v + 3 * w + 0.3 * torch.randn(n, d, generator=g)
+    h_neg = content - sign * v - 3 * w + 0.3 * torch.randn(n, d, generator=g)
+    return h_pos, h_neg, truth, v
+
+
+def fit_logistic_subsets(x: Tensor, y: Tensor, masks: Tensor, lam: float = 1.0) -> Tensor:
+    """L2-regularised logistic regressions on many training subsets at once, the ground truth of the
+    data-attribution demos: ``min_theta sum_i m_i CE_i + lam/2 |theta|²`` for each row ``m`` of ``masks``
+    (``(M, n)``), by batched Newton steps (converged to machine precision). Returns ``(M, d + 1)``:
+    weights, then bias.
+
+    >>> x = torch.randn(20, 2, dtype=torch.float64); y = (x[:, 0] > 0).double()
+    >>> fit_logistic_subsets(x, y, torch.ones(3, 20, dtype=torch.bool)).shape
+    torch.Size([3, 3])
+    """
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    m = masks.double()
+    theta = torch.zeros(len(m), design.shape[1], dtype=x.dtype)
+    eye = torch.eye(design.shape[1], dtype=x.dtype)
+    for _ in range(12):
+        p = torch.sigmoid(theta @ design.T)
+        grad = (m * (p - y)) @ design + lam * theta
+        hess = torch.einsum("mn,ni,nj->mij", m * p * (1 - p), design, design) + lam * eye
+        theta = theta - torch.linalg.solve(hess, grad)
+    return theta
 
 
 def train_induction_mlp_transformer(base: Demo | None = None, seed: int = 0, n_steps: int = 200,

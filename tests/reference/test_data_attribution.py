@@ -7,24 +7,9 @@ from torch.nn import functional as F
 
 from kb.reference.data_attribution import (correct_class_margin, datamodels, linear_datamodeling_score,
                                            representer_points, trak)
+from kb.reference.models import fit_logistic_subsets
 
-LAM = 1.0
 N, D = 100, 5
-
-
-def fit_logistic(x, y, masks):
-    """Logistic regressions on many training subsets at once: ``min sum_i m_i CE_i + LAM/2 |theta|²`` by
-    batched Newton steps (converged to machine precision); returns ``(M, D + 1)`` weights and bias."""
-    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
-    m = masks.double()
-    theta = torch.zeros(len(m), design.shape[1], dtype=x.dtype)
-    eye = torch.eye(design.shape[1], dtype=x.dtype)
-    for _ in range(12):
-        p = torch.sigmoid(theta @ design.T)
-        grad = (m * (p - y)) @ design + LAM * theta
-        hess = torch.einsum("mn,ni,nj->mij", m * p * (1 - p), design, design) + LAM * eye
-        theta = theta - torch.linalg.solve(hess, grad)
-    return theta
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +25,18 @@ def task():
         z = theta[:, :-1] @ xt.T + theta[:, -1:]
         return torch.where(yt.bool(), z, -z)
 
-    full = fit_logistic(x, y, torch.ones(1, N, dtype=torch.bool))[0]
+    full = fit_logistic_subsets(x, y, torch.ones(1, N, dtype=torch.bool))[0]
     model = nn.Linear(D, 2).double()  # softmax over (0, z) is the sigmoid of z
     with torch.no_grad():
         model.weight.copy_(torch.stack([torch.zeros(D, dtype=torch.float64), full[:-1]]))
         model.bias.copy_(torch.tensor([0.0, float(full[-1])]))
-    loo = margins(full[None]) - margins(fit_logistic(x, y, ~torch.eye(N, dtype=torch.bool)))  # (N, n_test)
+    loo = margins(full[None]) - margins(fit_logistic_subsets(x, y, ~torch.eye(N, dtype=torch.bool)))  # (N, n_test)
     g = torch.Generator().manual_seed(9)
     held = torch.zeros(500, N, dtype=torch.bool)  # held-out subsets for the LDS, half the data each
     held[torch.arange(500)[:, None], torch.rand(500, N, generator=g).argsort(1)[:, :N // 2]] = True
     return {"x": x, "y": y.long(), "xt": xt, "yt": yt, "model": model, "margins": margins, "loo": loo.T,
-            "held": held, "held_margins": margins(fit_logistic(x, y, held)),
-            "fit": lambda masks: margins(fit_logistic(x, y, masks))}
+            "held": held, "held_margins": margins(fit_logistic_subsets(x, y, held)),
+            "fit": lambda masks: margins(fit_logistic_subsets(x, y, masks))}
 
 
 def _corr(a, b):

@@ -110,22 +110,8 @@ def test_function_vector_picks_the_induction_heads_and_transfers(runs):
 
 # --- CCS ---------------------------------------------------------------------------------------------
 
-def _contrast_pairs(n=512, d=16, seed=0):
-    """Hidden states with a planted truth direction v, a large per-question nuisance and a constant
-    'which answer was appended' offset w (removed by CCS's per-set normalisation)."""
-    g = torch.Generator().manual_seed(seed)
-    v = torch.randn(d, generator=g)
-    v /= v.norm()
-    w = torch.randn(d, generator=g)
-    truth = torch.randint(0, 2, (n,), generator=g)
-    sign = (2 * truth - 1).float()[:, None]
-    content = 2.0 * torch.randn(n, d, generator=g)
-    noise = lambda: 0.3 * torch.randn(n, d, generator=g)  # noqa: E731
-    return content + sign * v + 3 * w + noise(), content - sign * v - 3 * w + noise(), truth, v
-
-
 def test_ccs_recovers_the_planted_truth_direction():
-    h_pos, h_neg, truth, v = _contrast_pairs()
+    h_pos, h_neg, truth, v = models.contrast_pairs()
     res = ccs(h_pos, h_neg, n_tries=3, n_steps=300)
     cos = float(torch.nn.functional.cosine_similarity(res.direction, v, dim=0))
     assert abs(cos) > 0.9, cos  # measured |cos| 0.976, accuracy 1.0 (up to sign)

@@ -13,21 +13,6 @@ __all__: list[str] = []
 
 # --- data attribution: binary logistic regression on the tabular task (class 2 vs rest) ----------------------
 
-_LAM = 1.0
-
-
-def _fit_logistic(x, y, masks):
-    """Batched Newton for ``min sum_i m_i CE_i + LAM/2 |theta|²`` over many training subsets: ``(M, d + 1)``."""
-    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
-    m = masks.double()
-    theta = torch.zeros(len(m), design.shape[1], dtype=x.dtype)
-    eye = torch.eye(design.shape[1], dtype=x.dtype)
-    for _ in range(12):
-        p = torch.sigmoid(theta @ design.T)
-        hess = torch.einsum("mn,ni,nj->mij", m * p * (1 - p), design, design) + _LAM * eye
-        theta = theta - torch.linalg.solve(hess, (m * (p - y)) @ design + _LAM * theta)
-    return theta
-
 
 def _attribution_setup(cache):
     def build():
@@ -43,16 +28,16 @@ def _attribution_setup(cache):
             z = theta[:, :-1] @ xt.T + theta[:, -1:]
             return torch.where(yt.bool(), z, -z)
 
-        full = _fit_logistic(x, y, torch.ones(1, 150, dtype=torch.bool))[0]
+        full = models.fit_logistic_subsets(x, y, torch.ones(1, 150, dtype=torch.bool))[0]
         model = nn.Linear(8, 2).double()
         with torch.no_grad():
             model.weight.copy_(torch.stack([torch.zeros(8, dtype=torch.float64), full[:-1]]))
             model.bias.copy_(torch.tensor([0.0, float(full[-1])]))
-        loo = (margins(full[None]) - margins(_fit_logistic(x, y, ~torch.eye(150, dtype=torch.bool)))).T
+        loo = (margins(full[None]) - margins(models.fit_logistic_subsets(x, y, ~torch.eye(150, dtype=torch.bool)))).T
         held = torch.zeros(300, 150, dtype=torch.bool)
         held[torch.arange(300)[:, None], torch.rand(300, 150, generator=torch.Generator().manual_seed(9)).argsort(1)[:, :75]] = True
         return {"x": x, "y": y, "xt": xt, "yt": yt, "model": model, "loo": loo, "held": held, "flipped": flipped,
-                "held_margins": margins(_fit_logistic(x, y, held)), "fit": lambda mk: margins(_fit_logistic(x, y, mk))}
+                "held_margins": margins(models.fit_logistic_subsets(x, y, held)), "fit": lambda mk: margins(models.fit_logistic_subsets(x, y, mk))}
     return _cached(cache, "tabular-logistic", build)
 
 

@@ -395,16 +395,7 @@ def _run_function_vectors(out_dir, cache):
 
 @_runner("contrast-consistent-search", "synthetic", "CCS on contrast pairs with a planted truth direction vs a PCA baseline")
 def _run_ccs(out_dir, cache):
-    g = torch.Generator().manual_seed(0)
-    n, d = 512, 16
-    v = torch.randn(d, generator=g)
-    v /= v.norm()
-    w = torch.randn(d, generator=g)
-    truth = torch.randint(0, 2, (n,), generator=g)
-    sign = (2 * truth - 1).float()[:, None]
-    content = 2.0 * torch.randn(n, d, generator=g)
-    h_pos = content + sign * v + 3 * w + 0.3 * torch.randn(n, d, generator=g)
-    h_neg = content - sign * v - 3 * w + 0.3 * torch.randn(n, d, generator=g)
+    h_pos, h_neg, truth, v = models.contrast_pairs(512, 16, seed=0)
     res = probes.ccs(h_pos, h_neg, n_tries=3, n_steps=300)
     cos = float(torch.nn.functional.cosine_similarity(res.direction, v, dim=0))
     acc = float(((res.credence > 0.5).long() == truth).float().mean())
