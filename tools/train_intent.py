@@ -3,15 +3,15 @@
     .venv/bin/python tools/train_intent.py [--report-only]
 
 Goals (softmax regression over the handbook's goals): each goal's name, summary, aliases and
-phrasings, the in-scope development questions with the goal an annotator gave them (dev/scope_dev*.yaml),
+phrasings, the in-scope development questions with the goal an annotator gave them (dev/*.yaml),
 and the question bank's tune split with its labelled goal. The weight the query gives it
 beside the lexical goal match is chosen in kb/query.py (W_INTENT), not here.
 
 In scope (logistic regression):
 In scope (label 1): the handbook's own sentences that state a need (goal names, summaries and
 phrasings; methods' summaries and when-to-use lines; case studies' problems; tutorials' summaries)
-the question bank's *tune* split and the in-scope questions of dev/scope_dev*.yaml. Out of scope (label 0):
-dev/off_topic_dev.yaml and the off-topic questions of dev/scope_dev*.yaml (all written blind to the
+the question bank's *tune* split and the in-scope questions of dev/*.yaml. Out of scope (label 0):
+the off-topic questions of dev/*.yaml (all written blind to the
 code and the tests, from real public threads and everyday uses of the shared words), and the query
 model's own off-topic needs (kb.querymodel.OFF_TOPICS).
 
@@ -61,11 +61,19 @@ def corpus() -> tuple[list[str], list[str], list[str]]:
     questions += [b["q"] for b in bank if b.get("split") == "tune"]
     neg = [p for _, name, phrasings in OFF_TOPICS for p in (name, *phrasings)]
     dev = ROOT / "dev"
-    neg += [d["q"] for d in yaml.safe_load((dev / "off_topic_dev.yaml").read_text())]
-    for name in ("scope_dev.yaml", "scope_dev2.yaml", "goal_dev.yaml"):
-        for d in yaml.safe_load((dev / name).read_text()):
-            (questions if d["in_scope"] else neg).append(d["q"])
+    for d in dev_questions():
+        (questions if d["in_scope"] else neg).append(d["q"])
     return pos + questions, questions, neg
+
+
+def dev_questions() -> list[dict]:
+    """Every development question in dev/*.yaml (``q``, ``in_scope``, and ``goal`` when in scope), in file order.
+
+    All were written blind to the code and the tests; a question without ``in_scope`` is off topic."""
+    out = []
+    for path in sorted((ROOT / "dev").glob("*.yaml")):
+        out += [{"in_scope": False, **d} for d in yaml.safe_load(path.read_text())]
+    return out
 
 
 def train(pos: list[str], neg: list[str], seed: int = 0) -> dict:
@@ -100,9 +108,8 @@ def goal_examples() -> list[tuple[str, str]]:
     known = {g["id"] for g in reader.records("goal")}
     for g in reader.records("goal"):
         out += [(t, g["id"]) for t in (g["name"], g["summary"], *g.get("aliases", []), *g.get("phrasings", []))]
-    for name in ("scope_dev.yaml", "scope_dev2.yaml", "goal_dev.yaml"):  # labelled blind to code and tests
-        out += [(d["q"], d["goal"]) for d in yaml.safe_load((ROOT / "dev" / name).read_text())
-                if d["in_scope"] and d.get("goal") in known]
+    out += [(d["q"], d["goal"]) for d in dev_questions()  # labelled blind to code and tests
+            if d["in_scope"] and d.get("goal") in known]
     bank = yaml.safe_load((ROOT / "tests/query_bank.yaml").read_text())
     out += [(b["q"], b["goal"]) for b in bank if b.get("split") == "tune" and b.get("goal")]
     return out
