@@ -104,10 +104,9 @@ FORK_FROM = 5_000  # records: below this, stat-ing the content inline (~2 µs a 
 
 def _large(store: Path) -> bool:
     """Whether the store's content is large enough for its check to run in forked children."""
-    try:
-        return int((store / "RECORDS").read_text()) >= FORK_FROM
-    except (OSError, ValueError):  # a store from before the count: assume large
-        return True
+    from .freshness import large
+
+    return large(store, FORK_FROM)
 
 
 def _adjacency(reader) -> dict:
@@ -233,13 +232,15 @@ class KnowledgeBase:
         """
         import sys
 
-        from .build import current_store, start_fingerprint
+        from .build import current_store, start_fingerprint, claim_fingerprint
 
         threading = sys.modules.get("threading")  # not imported: no thread was started with it
         one_thread = threading is None or threading.active_count() == 1
         due = self._store_dir is None or time.monotonic() - self._checked_at >= self.STALENESS_INTERVAL
         store = current_store(self.layout) if due and self.auto_build and one_thread else None
-        pending = start_fingerprint(self.layout) if store is not None and _large(store) else None
+        pending = None
+        if store is not None:  # the check the kb launcher started for this store, else one started here
+            pending = claim_fingerprint(self.layout, store) or (start_fingerprint(self.layout, store) if _large(store) else None)
         if pending is None:
             return work()
         result = failure = None
