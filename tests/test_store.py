@@ -252,6 +252,40 @@ def _edit_in_place(path, letter: str) -> None:
     os.utime(path.parent, ns=(folder.st_atime_ns, folder.st_mtime_ns))
 
 
+def test_an_in_place_edit_is_seen_through_the_kb_launcher(minimal):
+    """The console script (kb.launch) starts the check before kb.cli imports; the query that answers
+    takes that check's verdict (kb.freshness.claim), so an in-place edit is seen by the next query."""
+    import subprocess
+    import sys
+
+    KnowledgeBase(minimal).build()
+    path = minimal / "content/method/integrated-gradients.yaml"
+    _edit_in_place(path, "q")
+    code = ("import sys, kb.freshness as F; F.FORK_FROM = 0; claimed = []; claim = F.claim\n"
+            "def counted(tops, store):\n"
+            "    pending = claim(tops, store); claimed.append(pending is not None); return pending\n"
+            "F.claim = counted\n"
+            "import atexit; atexit.register(lambda: sys.stderr.write(f'claimed={claimed}'))\n"
+            "sys.argv[0] = 'kb'\n"
+            "from kb.launch import main; main()")
+    args = ["--root", str(minimal), "query", "explain my cnn prediction", "--format", "json", "-n", "10"]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    assert "claimed=[True]" in out.stderr  # the launcher's check answered, not one started later
+    assert any(r["summary"].startswith("qqq") for r in json.loads(out.stdout)["results"])
+    # a launcher that took another knowledge base for the command's: its check is stopped, not used
+    import shutil
+
+    other = minimal.parent / "other"
+    shutil.copytree(minimal, other, ignore=shutil.ignore_patterns(".kb"))
+    KnowledgeBase(other).build()
+    _edit_in_place(path, "z")
+    misread = code.replace("from kb.launch import main", "import kb.launch as L; "
+                           f"L._command_and_root = lambda args: ('query', {str(other)!r}); from kb.launch import main")
+    out = subprocess.run([sys.executable, "-c", misread, *args], capture_output=True, text=True, check=True)
+    assert "claimed=[False]" in out.stderr
+    assert any(r["summary"].startswith("zzz") for r in json.loads(out.stdout)["results"])
+
+
 def test_the_check_reads_names_from_the_manifest_and_still_sees_every_change(minimal, monkeypatch):
     """A folder unchanged since the build (its inode, mtime and ctime) is not listed again: its names
     come from the store's MANIFEST. A file added, removed or edited is seen all the same; an editor's
