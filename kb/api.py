@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .config import Layout, locate
 from .errors import KBError, NotFound, StoreMissing
+from .freshness import FORK_FROM  # here too, so that a caller may set kb.api.FORK_FROM
 
 __all__ = ["KnowledgeBase"]
 
@@ -99,15 +100,12 @@ def _requires(reader) -> dict[str, list[str]]:
     return requires
 
 
-FORK_FROM = 5_000  # records: below this, stat-ing the content inline (~2 µs a file) costs less than forking
-
-
 def _large(store: Path) -> bool:
-    """Whether the store's content is large enough for its check to run in forked children."""
-    try:
-        return int((store / "RECORDS").read_text()) >= FORK_FROM
-    except (OSError, ValueError):  # a store from before the count: assume large
-        return True
+    """Whether the store's content is large enough for its check to run in forked children
+    (FORK_FROM records: below it, stat-ing the content inline, ~2 µs a file, costs less than forking)."""
+    from .freshness import large
+
+    return large(store, FORK_FROM)
 
 
 def _adjacency(reader) -> dict:
@@ -233,13 +231,17 @@ class KnowledgeBase:
         """
         import sys
 
-        from .build import current_store, start_fingerprint
+        from .build import claim_fingerprint, current_store, start_fingerprint
 
         threading = sys.modules.get("threading")  # not imported: no thread was started with it
         one_thread = threading is None or threading.active_count() == 1
         due = self._store_dir is None or time.monotonic() - self._checked_at >= self.STALENESS_INTERVAL
         store = current_store(self.layout) if due and self.auto_build and one_thread else None
-        pending = start_fingerprint(self.layout) if store is not None and _large(store) else None
+        pending = None
+        if store is not None:  # the check the kb launcher started for this store, else one started here
+            pending = claim_fingerprint(self.layout, store)
+            if pending is None and _large(store):
+                pending = start_fingerprint(self.layout, store)
         if pending is None:
             return work()
         result = failure = None

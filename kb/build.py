@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from . import freshness
 from .config import Layout
 from .errors import KBError
 
-__all__ = ["Compiled", "compile_content", "fingerprint", "start_fingerprint", "build_store", "current_store", "is_stale", "build_lock",
+__all__ = ["Compiled", "compile_content", "fingerprint", "start_fingerprint", "claim_fingerprint", "build_store", "current_store", "is_stale", "build_lock",
            "records_for_store", "PREVIEW"]
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -94,143 +95,57 @@ def _write_json(path: Path, data) -> None:
             pass
 
 
-FINGERPRINT_PARTS = 2  # the files are split into this many interleaved parts, which processes can stat in parallel
-_SUFFIXES = (".yaml", ".yml", ".bib")
+def _tops(layout: Layout) -> tuple[str, str]:
+    return str(layout.content), str(layout.bib)
 
 
-def fingerprint(layout: Layout, parts: range | None = None) -> str:
-    """A cheap hash of every content and bib file's path, size and mtime (plus the store format).
-
-    Every reading command needs it, so it only stats files (no reads): ~2 µs a file, which at 60,000
-    files is still most of a cold query; hence a query computes it in forked children, in parallel
-    with answering (:func:`start_fingerprint`). The files of each folder are dealt round-robin into
-    FINGERPRINT_PARTS parts, each hashed on its own: ``parts`` selects the parts to compute (all by
-    default) and the result is their digests joined by ``+``, so the parts computed apart join into
-    the same fingerprint.
-    """
+def _prefix(layout: Layout) -> str:
+    """What the fingerprint holds besides the files: the store format and the database."""
     from .store import STORE_VERSION
 
-    parts = range(FINGERPRINT_PARTS) if parts is None else parts
-    digests = []
-    for part in parts:
-        h = hashlib.blake2b(f"{STORE_VERSION}|{layout.database_url or ''}|{part}".encode(), digest_size=16)
-        for top in (layout.content, layout.bib):
-            h.update(f"\n{top}\n".encode())
-            try:
-                fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
-            except OSError:
-                continue
-            try:
-                _hash_folder(fd, "", part, h)
-            finally:
-                os.close(fd)
-        digests.append(h.hexdigest())
-    return "+".join(digests)
+    return f"{STORE_VERSION}|{layout.database_url or ''}"
 
 
-def _hash_folder(fd: int, rel: str, part: int, h) -> None:
-    """Hash ``part`` of the files under the open folder ``fd``: names, sizes and mtimes.
-
-    The folder's own order, not sorted: stable while a folder is unchanged, and sorting 60,000
-    names costs as much as stat-ing them. Paths are relative to an open folder (fstatat), names and
-    numbers collected in flat lists: each saves a noticeable share of the walk at 60,000 files.
-    """
-    from array import array
-
-    names, numbers, folders, i = [rel], array("q"), [], 0
-    with os.scandir(fd) as entries:
-        for entry in entries:
-            name = entry.name
-            if name.endswith(_SUFFIXES):
-                # editor artefacts (kb.config.is_editor_artefact; a name ending in ~ has no suffix above)
-                if name.startswith((".", "#")):
-                    continue
-                i += 1
-                if i % FINGERPRINT_PARTS != part:
-                    continue
-                try:
-                    st = entry.stat()
-                except OSError:  # a link to nothing: its presence counts, as the build reports it
-                    names.append(name + "|unreadable")
-                    numbers.extend((-1, -1))
-                    continue
-                names.append(name)
-                numbers.append(st.st_size)
-                numbers.append(st.st_mtime_ns)
-            elif entry.is_dir(follow_symlinks=False):
-                folders.append(name)
-    h.update("\n".join(names).encode())
-    h.update(numbers.tobytes())
-    for name in folders:
-        try:
-            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-        except OSError:
-            continue
-        try:
-            _hash_folder(sub, f"{rel}{name}/", part, h)
-        finally:
-            os.close(sub)
+def fingerprint(layout: Layout) -> str:
+    """A cheap hash of every content and bib file's path, size and mtime, plus the store format; see
+    kb.freshness (it takes the file names from the current store's manifest where folders are unchanged)."""
+    return freshness.fingerprint(_tops(layout), _prefix(layout), current_store(layout))
 
 
-def start_fingerprint(layout: Layout) -> Callable[[], str | None] | None:
-    """Start computing :func:`fingerprint` in forked children, one per part; return a function
+def _survey_for_build(layout: Layout) -> tuple[str, bytes]:
+    """The fingerprint of the content as a build finds it (every folder listed), and its MANIFEST."""
+    tops = _tops(layout)
+    folders = freshness.survey(tops, listed_at=time.time_ns())
+    try:
+        parts = [freshness.part_digest(folders, p) for p in range(freshness.FINGERPRINT_PARTS)]
+        stamp = freshness.combine(_prefix(layout), freshness.names_digest(tops, folders), parts)
+        return stamp, freshness.manifest_text(folders)
+    finally:
+        freshness.close(folders)
+
+
+def start_fingerprint(layout: Layout, store: Path | None = None) -> Callable[[], str | None] | None:
+    """Start computing :func:`fingerprint` in forked children (kb.freshness.start); return a function
     that waits for them and returns it, or None when a child failed (then compute it inline).
 
     Returns None where there is no fork (Windows) or it fails. Call it only in a process with one
     thread: forking a threaded process can deadlock the child.
     """
-    if not hasattr(os, "fork"):
-        return None
-    from .store import STORE_VERSION  # noqa: F401  (imported once here, not in every child)
-
-    children = []
-    try:
-        for part in range(FINGERPRINT_PARTS):
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: hash one part, write it, and leave without running any cleanup
-                try:
-                    os.close(read)
-                    os.write(write, fingerprint(layout, range(part, part + 1)).encode())
-                finally:
-                    os._exit(0)
-            os.close(write)
-            children.append((pid, read))
-    except OSError:
-        _collect(children)
-        return None
-    return lambda: _collect(children)
+    pending = freshness.start(_tops(layout), store if store is not None else current_store(layout))
+    return None if pending is None else (lambda: pending.result(_prefix(layout)))
 
 
-def _collect(children: list) -> str | None:
-    """Wait for the children and join their parts; None unless every child wrote a whole part."""
-    digests = []
-    for pid, read in children:
-        data = b""
-        try:
-            while chunk := os.read(read, 256):
-                data += chunk
-        except OSError:
-            data = b""
-        finally:
-            os.close(read)
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-        digests.append(data.decode("ascii", "replace"))
-    whole = len(children) == FINGERPRINT_PARTS and all(len(d) == 32 for d in digests)
-    return "+".join(digests) if whole else None
+def claim_fingerprint(layout: Layout, store: Path) -> Callable[[], str | None] | None:
+    """The check the ``kb`` launcher started before the command's imports (kb.launch), as
+    :func:`start_fingerprint` returns it, when it is of this knowledge base and ``store``."""
+    pending = freshness.claim(_tops(layout), store)
+    return None if pending is None else (lambda: pending.result(_prefix(layout)))
 
 
 def current_store(layout: Layout) -> Path | None:
     """The folder of the store readers should use, or None before the first build."""
-    link = layout.store / "current"
-    try:
-        target = layout.store / os.readlink(link)
-    except OSError:
-        return None
-    return target if target.is_dir() else None
+    found = freshness.current_store(layout.store)
+    return None if found is None else Path(found)
 
 
 def is_stale(layout: Layout, stamp: str | None = None) -> bool:
@@ -305,6 +220,8 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
     from .querymodel import build_query_model
     from .store import write_store
 
+    # the files as they are before they are read: an edit made while compiling leaves the store stale
+    stamp, manifest = _survey_for_build(layout)
     compiled = compile_content(layout, progress)
     errors = compiled.report.errors
     if errors and not preview:
@@ -315,7 +232,6 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
     counts: dict[str, int] = {}
     for r in records:
         counts[r["kind"]] = counts.get(r["kind"], 0) + 1
-    stamp = fingerprint(layout)
     with build_lock(layout):
         tmp = home.store / f"store-{time.time_ns()}-{os.getpid()}.tmp"
         final = tmp.with_suffix("")
@@ -334,6 +250,7 @@ def build_store(layout: Layout, progress: Progress | None = None, force: bool = 
             digests = _index_records(home, tmp / "index", records, incremental=not force)
             _write_json(tmp / "DIGESTS.json", digests)
             (tmp / "FINGERPRINT").write_text(stamp + "\n")
+            (tmp / freshness.MANIFEST).write_bytes(manifest)  # the names it hashed (kb.freshness)
             (tmp / "RECORDS").write_text(f"{len(records)}\n")  # how big a content check is (kb.api)
             os.rename(tmp, final)
             _point_current(home, final)

@@ -107,10 +107,24 @@ def _find_phrases(toks: list[str], phrases: list, index: dict | None = None) -> 
     if index is not None:  # the same phrases in the same order, only those that can match
         wanted = sorted({i for w in (*toks, *stems) for i in index.get(w, ())})
         phrases = [phrases[i] for i in wanted]
+    # a phrase can only start where the question has its first word or that word's stem (every test
+    # below compares the first words): a model's phrases often share a first word ("method 000123")
+    starts: dict[str, list[int]] = {}
+    for i, (t, s) in enumerate(zip(toks, stems)):
+        starts.setdefault(t, []).append(i)
+        if s != t:
+            starts.setdefault(s, []).append(i)
     for ptoks, kind, ident, pst in phrases:
         n = len(ptoks)
-        for i in range(len(toks) - n + 1):
-            if any(taken[i:i + n]):
+        if n:
+            at = starts.get(ptoks[0], [])
+            other = starts.get(pst[0], []) if pst else []
+            if other and other is not at:
+                at = sorted({*at, *other})
+        else:
+            at = range(len(toks) + 1)
+        for i in at:
+            if i > len(toks) - n or any(taken[i:i + n]):
                 continue
             if toks[i:i + n] == ptoks or (n > 1 and stems[i:i + n] == pst) or (
                     n == 1 and len(ptoks[0]) > 4 and _inflected(toks[i], ptoks[0], stems[i] == pst[0], kind)):

@@ -238,3 +238,83 @@ def test_an_in_place_edit_is_seen_by_the_next_query(minimal, forked):
     cli_out = subprocess.run([sys.executable, "-m", "kb", "--root", str(minimal), "query", "explain my cnn prediction",
                               "--format", "json", "-n", "10"], capture_output=True, text=True, check=True)
     assert any(r["summary"].startswith("z" * len(first)) for r in json.loads(cli_out.stdout)["results"])
+
+def _edit_in_place(path, letter: str) -> None:
+    """Rewrite the first word of ``path``'s summary with ``letter``s: same size, same inode, and the
+    folder's mtime restored (an editor writing in place)."""
+    folder = os.stat(path.parent)
+    text = path.read_text()
+    first = text.split("summary: ", 1)[1].split()[0]
+    edited = text.replace(f"summary: {first}", "summary: " + letter * len(first), 1)
+    assert len(edited) == len(text) and edited != text
+    with open(path, "r+") as f:
+        f.write(edited)
+    os.utime(path.parent, ns=(folder.st_atime_ns, folder.st_mtime_ns))
+
+
+def test_an_in_place_edit_is_seen_through_the_kb_launcher(minimal):
+    """The console script (kb.launch) starts the check before kb.cli imports; the query that answers
+    takes that check's verdict (kb.freshness.claim), so an in-place edit is seen by the next query."""
+    import subprocess
+    import sys
+
+    KnowledgeBase(minimal).build()
+    path = minimal / "content/method/integrated-gradients.yaml"
+    _edit_in_place(path, "q")
+    code = ("import sys, kb.freshness as F; F.FORK_FROM = 0; claimed = []; claim = F.claim\n"
+            "def counted(tops, store):\n"
+            "    pending = claim(tops, store); claimed.append(pending is not None); return pending\n"
+            "F.claim = counted\n"
+            "import atexit; atexit.register(lambda: sys.stderr.write(f'claimed={claimed}'))\n"
+            "sys.argv[0] = 'kb'\n"
+            "from kb.launch import main; main()")
+    args = ["--root", str(minimal), "query", "explain my cnn prediction", "--format", "json", "-n", "10"]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    assert "claimed=[True]" in out.stderr  # the launcher's check answered, not one started later
+    assert any(r["summary"].startswith("qqq") for r in json.loads(out.stdout)["results"])
+    # a launcher that took another knowledge base for the command's: its check is stopped, not used
+    import shutil
+
+    other = minimal.parent / "other"
+    shutil.copytree(minimal, other, ignore=shutil.ignore_patterns(".kb"))
+    KnowledgeBase(other).build()
+    _edit_in_place(path, "z")
+    misread = code.replace("from kb.launch import main", "import kb.launch as L; "
+                           f"L._command_and_root = lambda args: ('query', {str(other)!r}); from kb.launch import main")
+    out = subprocess.run([sys.executable, "-c", misread, *args], capture_output=True, text=True, check=True)
+    assert "claimed=[False]" in out.stderr
+    assert any(r["summary"].startswith("zzz") for r in json.loads(out.stdout)["results"])
+
+
+def test_the_check_reads_names_from_the_manifest_and_still_sees_every_change(minimal, monkeypatch):
+    """A folder unchanged since the build (its inode, mtime and ctime) is not listed again: its names
+    come from the store's MANIFEST. A file added, removed or edited is seen all the same; an editor's
+    lock file is not a change."""
+    import time
+
+    import kb.freshness as freshness
+    from kb.build import fingerprint, is_stale
+
+    monkeypatch.setattr(freshness, "RACY_NS", 0)  # the fixture was copied a moment ago
+    kb_ = KnowledgeBase(minimal)
+    kb_.build()
+    assert (current_store(kb_.layout) / "MANIFEST").is_file()
+    with monkeypatch.context() as m:  # unchanged folders are not listed
+        m.setattr(os, "scandir", lambda *a: (_ for _ in ()).throw(AssertionError("listed")))
+        assert not is_stale(kb_.layout)
+    folder = minimal / "content/concept"
+    time.sleep(0.05)  # past the clock tick of the build's listing
+    before = os.stat(folder)
+    (folder / ".#gradient.yaml").write_text("lock")  # an editor's lock file
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert not is_stale(kb_.layout)
+    extra = folder / "zz-new.yaml"
+    extra.write_text((folder / "gradient.yaml").read_text().replace("id: gradient", "id: zz-new"))
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))  # the folder's mtime restored
+    assert is_stale(kb_.layout)
+    extra.unlink()
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert not is_stale(kb_.layout)
+    stamp = fingerprint(kb_.layout)
+    _edit_in_place(minimal / "content/method/integrated-gradients.yaml", "q")
+    assert fingerprint(kb_.layout) != stamp and is_stale(kb_.layout)
