@@ -40,6 +40,8 @@ from kb.intent import features, in_scope_probability  # noqa: E402
 
 TARGET_FALSE_FLAGS = 0.01  # share of in-scope questions the threshold may flag in cross-validation
 L2 = 1e-3
+LEAVE_OUT_NEAR_TESTS = False  # --without-near-copies: measure as if no dev question were close to a test one
+GOAL_L2 = 3e-4  # 5-fold CV on the goal-labelled dev questions, scorer alone: 1e-3 76.3 %, 3e-4 80.2 %, 1e-4 79.8 %
 EPOCHS = 20
 SCALE = 1.0
 
@@ -73,7 +75,35 @@ def dev_questions() -> list[dict]:
     out = []
     for path in sorted((ROOT / "dev").glob("*.yaml")):
         out += [{"in_scope": False, **d} for d in yaml.safe_load(path.read_text())]
-    return out
+    if not LEAVE_OUT_NEAR_TESTS:
+        return out
+    near = _near_test_questions()
+    return [d for d in out if not any(_near(_content_words(d["q"]), t) for t in near)]
+
+
+def _content_words(text: str) -> frozenset:
+    from kb.text import STOPWORDS, stem, tokens
+
+    return frozenset(stem(t) for t in tokens(text) if t not in STOPWORDS and len(t) > 1)
+
+
+def _near(a: frozenset, b: frozenset) -> bool:
+    # two or more shared content words making up 60 % of the shorter question: the same need, said again
+    shared = len(a & b)
+    return shared >= 2 and shared >= 0.6 * min(len(a), len(b))
+
+
+def _near_test_questions() -> list[frozenset]:
+    """The content words of every question of the blind test sets. Authors who never saw them still wrote
+    some development questions close to them (the same everyday uses of the shared words: a dream, a blood
+    test); with --without-near-copies those are left out of training, to show what the figures owe them."""
+    def read(name):
+        return yaml.safe_load((ROOT / "tests" / name).read_text()) or []
+
+    texts = [o["q"] for o in read("query_out_of_scope.yaml")] + [h["q"] for h in read("query_holdout.yaml")]
+    texts += [b["q"] for b in read("query_bank.yaml") if b.get("split") == "holdout"]
+    texts += [p[k] for p in read("query_paraphrases.yaml") for k in ("original", "synonyms", "no_term", "typos") if p.get(k)]
+    return [_content_words(t) for t in texts]
 
 
 def train(pos: list[str], neg: list[str], seed: int = 0) -> dict:
@@ -140,7 +170,7 @@ def train_goals(examples: list[tuple[str, str]], seed: int = 0) -> dict:
                     continue
                 for f, r in zip(feats, rows):
                     acc = g2.setdefault(f, [1e-8] * k)
-                    grad = err * norm + L2 * r[i]
+                    grad = err * norm + GOAL_L2 * r[i]
                     acc[i] += grad * grad
                     r[i] -= 0.5 * grad / math.sqrt(acc[i])
                 bias[i] -= 0.05 * err
@@ -193,7 +223,13 @@ def report(model: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report-only", action="store_true", help="report the shipped model; train nothing")
+    ap.add_argument("--without-near-copies", action="store_true",
+                    help="leave out development questions close to a test question, to measure what the blind figures "
+                         "owe them (writes the model like any run: retrain without it before committing)")
     args = ap.parse_args()
+    if args.without_near_copies:
+        global LEAVE_OUT_NEAR_TESTS
+        LEAVE_OUT_NEAR_TESTS = True
     out = ROOT / "kb" / "data" / "intent_model.json"
     if args.report_only:
         report(json.loads(out.read_text())["scope"])
