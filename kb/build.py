@@ -95,10 +95,6 @@ def _write_json(path: Path, data) -> None:
             pass
 
 
-def _tops(layout: Layout) -> tuple[str, str]:
-    return str(layout.content), str(layout.bib)
-
-
 def _prefix(layout: Layout) -> str:
     """What the fingerprint holds besides the files: the store format and the database."""
     from .store import STORE_VERSION
@@ -109,17 +105,14 @@ def _prefix(layout: Layout) -> str:
 def fingerprint(layout: Layout) -> str:
     """A cheap hash of every content and bib file's path, size and mtime, plus the store format; see
     kb.freshness (it takes the file names from the current store's manifest where folders are unchanged)."""
-    return freshness.fingerprint(_tops(layout), _prefix(layout), current_store(layout))
+    return freshness.fingerprint(layout.sources, _prefix(layout), current_store(layout))
 
 
 def _survey_for_build(layout: Layout) -> tuple[str, bytes]:
     """The fingerprint of the content as a build finds it (every folder listed), and its MANIFEST."""
-    tops = _tops(layout)
-    folders = freshness.survey(tops, listed_at=time.time_ns())
+    folders = freshness.survey(layout.sources, listed_at=time.time_ns())
     try:
-        parts = [freshness.part_digest(folders, p) for p in range(freshness.FINGERPRINT_PARTS)]
-        stamp = freshness.combine(_prefix(layout), freshness.names_digest(tops, folders), parts)
-        return stamp, freshness.manifest_text(folders)
+        return freshness.digest(layout.sources, folders, _prefix(layout)), freshness.manifest_text(folders)
     finally:
         freshness.close(folders)
 
@@ -131,14 +124,14 @@ def start_fingerprint(layout: Layout, store: Path | None = None) -> Callable[[],
     Returns None where there is no fork (Windows) or it fails. Call it only in a process with one
     thread: forking a threaded process can deadlock the child.
     """
-    pending = freshness.start(_tops(layout), store if store is not None else current_store(layout))
+    pending = freshness.start(layout.sources, store if store is not None else current_store(layout))
     return None if pending is None else (lambda: pending.result(_prefix(layout)))
 
 
 def claim_fingerprint(layout: Layout, store: Path) -> Callable[[], str | None] | None:
     """The check the ``kb`` launcher started before the command's imports (kb.launch), as
     :func:`start_fingerprint` returns it, when it is of this knowledge base and ``store``."""
-    pending = freshness.claim(_tops(layout), store)
+    pending = freshness.claim(layout.sources, store)
     return None if pending is None else (lambda: pending.result(_prefix(layout)))
 
 

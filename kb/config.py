@@ -49,6 +49,11 @@ class Layout:
         return self.store_dir or self.root / ".kb"
 
     @property
+    def sources(self) -> tuple[str, str]:
+        """The folders whose files the store is built from (the content check's tops, kb.freshness)."""
+        return str(self.content), str(self.bib)
+
+    @property
     def bundled(self) -> bool:
         return self.source == "bundled"
 

@@ -186,12 +186,16 @@ def combine(prefix: str, names: str, parts) -> str:
     return blake2b("|".join([prefix, names, *parts]).encode(), digest_size=16).hexdigest()
 
 
+def digest(tops, folders, prefix: str) -> str:
+    """The fingerprint of a :func:`survey` of ``tops``, every part computed here."""
+    return combine(prefix, names_digest(tops, folders), [part_digest(folders, p) for p in range(FINGERPRINT_PARTS)])
+
+
 def fingerprint(tops, prefix: str, store=None) -> str:
     """The fingerprint of the files under ``tops``, computed here (names from ``store``'s manifest)."""
     folders = survey(tops, read_manifest(store))
     try:
-        return combine(prefix, names_digest(tops, folders),
-                       [part_digest(folders, p) for p in range(FINGERPRINT_PARTS)])
+        return digest(tops, folders, prefix)
     finally:
         close(folders)
 

@@ -67,6 +67,6 @@ def _head_start(args: list[str]) -> None:
     store = freshness.current_store(layout.store)
     if store is None or not freshness.large(store):
         return
-    pending = freshness.start((str(layout.content), str(layout.bib)), store)
+    pending = freshness.start(layout.sources, store)
     if pending is not None:
         freshness.prestarted(pending)
