@@ -1,6 +1,6 @@
 """Train the question's intent scorers (kb/intent.py) and write kb/data/intent_model.json.
 
-    .venv/bin/python tools/train_intent.py [--report-only]
+    .venv/bin/python tools/train_intent.py [--report-only | --without-near-copies]
 
 Goals (softmax regression over the handbook's goals): each goal's name, summary, aliases and
 phrasings, the in-scope development questions with the goal an annotator gave them (dev/*.yaml),
@@ -62,7 +62,6 @@ def corpus() -> tuple[list[str], list[str], list[str]]:
     bank = yaml.safe_load((ROOT / "tests/query_bank.yaml").read_text())
     questions += [b["q"] for b in bank if b.get("split") == "tune"]
     neg = [p for _, name, phrasings in OFF_TOPICS for p in (name, *phrasings)]
-    dev = ROOT / "dev"
     for d in dev_questions():
         (questions if d["in_scope"] else neg).append(d["q"])
     return pos + questions, questions, neg
@@ -97,12 +96,8 @@ def _near_test_questions() -> list[frozenset]:
     """The content words of every question of the blind test sets. Authors who never saw them still wrote
     some development questions close to them (the same everyday uses of the shared words: a dream, a blood
     test); with --without-near-copies those are left out of training, to show what the figures owe them."""
-    def read(name):
-        return yaml.safe_load((ROOT / "tests" / name).read_text()) or []
-
-    texts = [o["q"] for o in read("query_out_of_scope.yaml")] + [h["q"] for h in read("query_holdout.yaml")]
-    texts += [b["q"] for b in read("query_bank.yaml") if b.get("split") == "holdout"]
-    texts += [p[k] for p in read("query_paraphrases.yaml") for k in ("original", "synonyms", "no_term", "typos") if p.get(k)]
+    texts = [t for texts in blind_sets().values() for t in texts]
+    texts += [p["original"] for p in _test_set("query_paraphrases.yaml") if p.get("original")]
     return [_content_words(t) for t in texts]
 
 
@@ -203,19 +198,24 @@ def cross_validated_threshold(pos, questions, neg, folds: int = 5) -> tuple[floa
     return threshold, caught
 
 
-def report(model: dict) -> None:
-    def read(name):
-        return yaml.safe_load((ROOT / "tests" / name).read_text()) or []
+def _test_set(name: str) -> list:
+    return yaml.safe_load((ROOT / "tests" / name).read_text()) or []
 
-    bank = read("query_bank.yaml")
-    sets = {
-        "blind out-of-scope (flag rate)": [o["q"] for o in read("query_out_of_scope.yaml")],
+
+def blind_sets() -> dict[str, list[str]]:
+    """The questions no scorer is trained or tuned on, by set, as :func:`report` names them."""
+    bank = _test_set("query_bank.yaml")
+    return {
+        "blind out-of-scope (flag rate)": [o["q"] for o in _test_set("query_out_of_scope.yaml")],
         "bank holdout split (false flags)": [b["q"] for b in bank if b.get("split") == "holdout"],
-        "blind hold-out (false flags)": [h["q"] for h in read("query_holdout.yaml")],
-        "paraphrases (false flags)": [p[s] for p in read("query_paraphrases.yaml")
+        "blind hold-out (false flags)": [h["q"] for h in _test_set("query_holdout.yaml")],
+        "paraphrases (false flags)": [p[s] for p in _test_set("query_paraphrases.yaml")
                                       for s in ("synonyms", "no_term", "typos") if p.get(s)],
     }
-    for name, texts in sets.items():
+
+
+def report(model: dict) -> None:
+    for name, texts in blind_sets().items():
         flagged = sum(in_scope_probability(model, t) < model["threshold"] for t in texts)
         print(f"  {name}: {flagged}/{len(texts)} = {flagged / len(texts):.1%}")
 
