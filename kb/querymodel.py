@@ -251,19 +251,22 @@ def _shard(full: dict) -> QueryModel:
             term(t)[key] = v
     for t in full["known_stems"]:
         term(t)["k"] = 1
+
+    def post(part: str, doc: str, tf: dict, *extra) -> None:
+        # a document in its terms' postings, flat [doc, tf, length, *extra] (read by kb.question._bm25_postings)
+        length = sum(tf.values()) or 1.0
+        for t, w in tf.items():
+            term(t).setdefault(part, []).extend((doc, w, length, *extra))
+
     used_by: dict[str, list] = {}
     for c in full["cases"]:
-        length = sum(c["tf"].values()) or 1.0
-        for t, w in c["tf"].items():
-            term(t).setdefault("c", []).extend((c["ref"], w, length))
+        post("c", c["ref"], c["tf"])
         for mid in c["methods"]:
             used_by.setdefault(mid, []).append(c["ref"])
         rows[ROW_PREFIX + "c:" + c["ref"]] = {k: c[k] for k in ("ref", "name", "methods", "architectures")}
     served: dict[str, list] = {}
     for m in full["methods"]:
-        length = sum(m["tf"].values()) or 1.0
-        for t, w in m["tf"].items():
-            term(t).setdefault("m", []).extend((m["id"], w, length))
+        post("m", m["id"], m["tf"])
         for gid in m["goals"]:
             served.setdefault(gid, []).append(m["id"])
         row = {k: v for k, v in m.items() if k != "tf"}
@@ -274,9 +277,7 @@ def _shard(full: dict) -> QueryModel:
         rows[ROW_PREFIX + "m:" + m["id"]] = row
     example_idf = full["example_idf"]
     for g in full["goals"]:
-        length = sum(g["tf"].values()) or 1.0
-        for t, w in g["tf"].items():
-            term(t).setdefault("g", []).extend((g["id"], w, length, g.get("prior", 0), g.get("locality", 0.5)))
+        post("g", g["id"], g["tf"], g.get("prior", 0), g.get("locality", 0.5))
         for i, ex in enumerate(g["examples"]):
             norm = math.sqrt(sum(example_idf.get(t, 0.0) ** 2 for t in ex)) or 1.0
             for t in ex:
