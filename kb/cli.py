@@ -356,6 +356,43 @@ def mcp_(kb):
     serve_stdio(kb)
 
 
+@cli.command()
+@pass_kb
+def watch(kb):
+    """Keep queries of a large knowledge base fast: watch its content for changes (Linux).
+
+    A query checks that the store is current by stat-ing every content file (~0.14 s at 100,000
+    records). While `kb watch` runs, queries of this knowledge base ask it instead (a local socket);
+    it learns of every change from the kernel (inotify), so an edit is still seen by the next
+    query. Runs until interrupted (Ctrl-C); queries stat the files again once it stops.
+    """
+    from .watch import Watcher, supported
+
+    if not supported():
+        raise click.ClickException("kb watch needs Linux (inotify); without it queries check the files themselves")
+    kb.list()  # builds the store if needed, and fails early with a clear message if it cannot
+    try:
+        watcher = Watcher(kb.layout.sources, kb.layout.store)
+        sock = watcher.listen()
+    except OSError as exc:
+        import errno
+
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(f"a watcher already runs for {kb.layout.root}") from None
+        raise click.ClickException(f"cannot watch {kb.layout.root}: {exc.strerror or exc}") from None
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: watcher.stop())
+    ready = lambda w: click.echo(f"watching {w.files:,} files under {kb.layout.root}; Ctrl-C to stop", err=True)  # noqa: E731
+    try:
+        watcher.serve(sock, on_ready=ready)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+        watcher.close()
+
+
 def _progress_bars(show: bool):
     """A (phase, done, total) callback drawing one click progress bar per phase on stderr."""
     bars: dict = {}

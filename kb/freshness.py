@@ -20,6 +20,9 @@ The fingerprint hashes every content and bib file's name, size and mtime (stat o
 
 An edit to a file in place (same size, its folder's times restored) changes that file's mtime, so
 it is seen: the folders' times only decide where the names come from.
+
+With a watcher running (``kb watch``, kb.watch: file-system events, Linux), a large knowledge base's
+check asks it over a local socket for the same digests instead of stat-ing (:func:`watched`).
 """
 from __future__ import annotations
 
@@ -192,7 +195,12 @@ def digest(tops, folders, prefix: str) -> str:
 
 
 def fingerprint(tops, prefix: str, store=None) -> str:
-    """The fingerprint of the files under ``tops``, computed here (names from ``store``'s manifest)."""
+    """The fingerprint of the files under ``tops``: from a watcher (kb watch) when the store is
+    large and one runs, else computed here (names from ``store``'s manifest)."""
+    if store is not None and large(store):
+        known = watched(tops)
+        if known is not None:
+            return combine(prefix, *known)
     folders = survey(tops, read_manifest(store))
     try:
         return digest(tops, folders, prefix)
@@ -200,16 +208,68 @@ def fingerprint(tops, prefix: str, store=None) -> str:
         close(folders)
 
 
+# -- from a watcher (kb watch) ----------------------------------------------------------------
+WATCH_TIMEOUT = 2.0  # seconds a query waits for a watcher before stat-ing the files itself
+WATCH_PROTOCOL = "kb-watch-1"
+
+
+def watch_address(tops) -> str:
+    """The socket of the watcher of these content folders: an abstract Unix socket (no file left
+    behind, no path-length limit), named for the folders and the user.
+
+    >>> watch_address(("/kb/content", "/kb/bib")).startswith("\\0interp-kb-watch-")
+    True
+    """
+    from hashlib import blake2b
+
+    key = "\n".join(map(str, tops)) + f"\n{os.getuid()}"
+    return "\0interp-kb-watch-" + blake2b(key.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+
+
+def watched(tops) -> tuple[str, list[str]] | None:
+    """The names digest and part digests of ``tops`` from a running watcher (kb.watch), or None
+    when none answers (then the caller stats the files). Only a watcher run by this user is believed."""
+    if not hasattr(os, "getuid") or not os.uname().sysname == "Linux":
+        return None
+    import socket
+    import struct
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(WATCH_TIMEOUT)
+        sock.connect(watch_address(tops))
+        _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        if uid != os.getuid():
+            return None
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    lines = data.decode("ascii", "replace").split("\n")
+    if lines[:1] != [WATCH_PROTOCOL] or len(lines) != FINGERPRINT_PARTS + 3 or lines[-1] != "":
+        return None
+    names, *parts = lines[1:-1]
+    if not all(len(d) == 32 for d in (names, *parts)):
+        return None
+    return names, parts
+
+
 # -- beside the answer ------------------------------------------------------------------------
 class Pending:
     """A fingerprint being computed by forked children, one per part; :meth:`result` waits for them."""
 
-    def __init__(self, tops, store, folders, children):
+    def __init__(self, tops, store, folders, children, known=None):
         self.tops, self.store = tuple(map(str, tops)), store
         self._folders, self._children = folders, children
+        self._known = known  # (names, parts) a watcher gave: nothing to wait for
 
     def result(self, prefix: str) -> str | None:
         """The fingerprint, or None unless every child wrote a whole part (then compute it inline)."""
+        if self._known is not None:
+            return combine(prefix, *self._known)
         try:
             names = names_digest(self.tops, self._folders)
         finally:
@@ -251,10 +311,14 @@ class Pending:
 
 def start(tops, store) -> Pending | None:
     """Start fingerprinting the files under ``tops`` in forked children, one per part, with the
-    names from ``store``'s manifest; None where there is no fork (Windows) or it fails.
+    names from ``store``'s manifest (or take the answer of a running watcher, kb watch); None where
+    there is no fork (Windows) or it fails.
 
     Call it only in a process with one thread: forking a threaded process can deadlock the child.
     """
+    known = watched(tops)
+    if known is not None:
+        return Pending(tops, store, [], [], known)
     if not hasattr(os, "fork"):
         return None
     import hashlib  # noqa: F401  (imported once here, not in every child)
