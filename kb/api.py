@@ -167,6 +167,9 @@ class KnowledgeBase:
             for kind, _, _ in self.reader.index():
                 counts[kind] = counts.get(kind, 0) + 1
         data.update(current=str(store), records=sum(counts.values()), counts=dict(sorted(counts.items())))
+        from .freshness import watched
+
+        data["watched"] = watched(layout.sources) is not None  # a `kb watch` answers its content check
         return data
 
     # -- building and checking -------------------------------------------------------------

@@ -141,7 +141,7 @@ def info(kb, fmt):
         f"chosen:         {d['reason']}",
         f"records:        {d['records']} ({', '.join(f'{v} {k}' for k, v in d['counts'].items())})",
         f"store:          {d['store']}" + (f" (current: {d['current']})" if d["database"] == "sqlite" else ""),
-        f"interp-kb:      {d['version']}"]))
+        f"interp-kb:      {d['version']}"] + (["watched:        yes (kb watch answers the content check)"] if d.get("watched") else [])))
 
 
 @cli.command()

@@ -131,6 +131,7 @@ class Info(_Open):
     store: str
     records: int
     counts: dict[str, int]
+    watched: bool = Field(False, description="whether a `kb watch` process answers this knowledge base's content check")
 
 
 class ErrorBody(BaseModel):

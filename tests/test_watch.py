@@ -141,6 +141,14 @@ def test_a_query_in_another_process_sees_an_in_place_edit_through_the_watcher(wa
 def test_without_a_watcher_the_check_stats_the_files(minimal):
     KnowledgeBase(minimal).build()
     assert freshness.watched(KnowledgeBase(minimal).layout.sources) is None
+    assert KnowledgeBase(minimal).info()["watched"] is False
+
+
+def test_info_says_a_watcher_runs(watching, runner):
+    kb, _ = watching
+    assert kb.info()["watched"] is True
+    result = runner.invoke(cli, ["--root", str(kb.layout.root), "info"])
+    assert "watched:        yes" in result.output
 
 
 def test_a_second_watcher_gets_a_clear_message(watching, runner):
