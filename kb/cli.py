@@ -383,7 +383,12 @@ def watch(kb):
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: watcher.stop())
-    ready = lambda w: click.echo(f"watching {w.files:,} files under {kb.layout.root}; Ctrl-C to stop", err=True)  # noqa: E731
+    from .freshness import FORK_FROM, current_store, large
+
+    store = current_store(kb.layout.store)
+    small = "" if store is None or large(store) else (
+        f" (queries ask it from {FORK_FROM:,} records; below that, stat-ing the files is as fast)")
+    ready = lambda w: click.echo(f"watching {w.files:,} files under {kb.layout.root}{small}; Ctrl-C to stop", err=True)  # noqa: E731
     try:
         watcher.serve(sock, on_ready=ready)
     except KeyboardInterrupt:
