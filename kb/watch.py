@@ -25,12 +25,14 @@ from . import freshness
 
 __all__ = ["Watcher", "supported"]
 
-# folder events that can change the fingerprint: contents, times and sizes, entries added or removed
-_FOLDER_MASK = (0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800)  # MODIFY ATTRIB CLOSE_WRITE
-#   MOVED_FROM MOVED_TO CREATE DELETE DELETE_SELF MOVE_SELF
-_PARENT_MASK = 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800  # a top folder created, removed or renamed
-_Q_OVERFLOW, _IGNORED = 0x4000, 0x8000
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8  # <sys/inotify.h>
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+IN_DELETE_SELF, IN_MOVE_SELF, IN_Q_OVERFLOW, IN_IGNORED = 0x400, 0x800, 0x4000, 0x8000
 _IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
+# entries added, removed or renamed, or the watched folder itself gone
+_ENTRIES = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
+_FOLDER_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | _ENTRIES  # anything that can change the fingerprint
+_PARENT_MASK = _ENTRIES  # a top folder (content/, bib/) created, removed or renamed
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 
 
@@ -83,7 +85,11 @@ class Watcher:
     content check; :meth:`serve` answers queries until :meth:`stop`.
 
     ``answer()`` is what a query receives: the names digest and the part digests of
-    kb.freshness, equal to what the query would compute by stat-ing.
+    kb.freshness, equal to what the query would compute by stat-ing::
+
+        watcher = Watcher(layout.sources, layout.store)
+        sock = watcher.listen()        # OSError (EADDRINUSE) if one already watches these folders
+        watcher.serve(sock)            # until watcher.stop(), e.g. from a signal handler
     """
 
     MAX_ROUNDS = 5  # surveys in one refresh while new folders keep appearing
@@ -111,14 +117,14 @@ class Watcher:
     def drain(self) -> None:
         """Read the queued events; any that can change the content marks the answer dirty."""
         for wd, mask, name in self._inotify.events():
-            if mask & _Q_OVERFLOW:
+            if mask & IN_Q_OVERFLOW:
                 self.dirty = True
             elif wd in self._parents:
-                if name in self._parents[wd] or mask & (_IGNORED | 0x400 | 0x800):
+                if name in self._parents[wd] or mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF):
                     self.dirty = True
             elif wd in self._folders:
                 self.dirty = True  # ignored (folder gone) included: the next survey watches what is there
-                if mask & _IGNORED:
+                if mask & IN_IGNORED:
                     self._folders.discard(wd)
 
     def answer(self) -> tuple[str, list[str]]:
