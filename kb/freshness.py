@@ -189,9 +189,15 @@ def combine(prefix: str, names: str, parts) -> str:
     return blake2b("|".join([prefix, names, *parts]).encode(), digest_size=16).hexdigest()
 
 
+def digests(tops, folders) -> tuple[str, list[str]]:
+    """The names digest and every part digest of a :func:`survey` of ``tops``, computed here (what
+    :func:`combine` joins, and what a watcher answers: :func:`watched`)."""
+    return names_digest(tops, folders), [part_digest(folders, p) for p in range(FINGERPRINT_PARTS)]
+
+
 def digest(tops, folders, prefix: str) -> str:
     """The fingerprint of a :func:`survey` of ``tops``, every part computed here."""
-    return combine(prefix, names_digest(tops, folders), [part_digest(folders, p) for p in range(FINGERPRINT_PARTS)])
+    return combine(prefix, *digests(tops, folders))
 
 
 def fingerprint(tops, prefix: str, store=None) -> str:
@@ -226,10 +232,15 @@ def watch_address(tops) -> str:
     return "\0interp-kb-watch-" + blake2b(key.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
 
 
+def watchable() -> bool:
+    """Whether a watcher can run here: Linux (inotify, abstract sockets, SO_PEERCRED)."""
+    return hasattr(os, "uname") and os.uname().sysname == "Linux"
+
+
 def watched(tops) -> tuple[str, list[str]] | None:
     """The names digest and part digests of ``tops`` from a running watcher (kb.watch), or None
     when none answers (then the caller stats the files). Only a watcher run by this user is believed."""
-    if not hasattr(os, "getuid") or not os.uname().sysname == "Linux":
+    if not watchable():
         return None
     import socket
     import struct

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import struct
-import sys
 
 from . import freshness
 
@@ -38,7 +37,7 @@ _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (t
 
 def supported() -> bool:
     """Whether this system has inotify (Linux)."""
-    return sys.platform.startswith("linux")
+    return freshness.watchable()
 
 
 class _Inotify:
@@ -144,12 +143,10 @@ class Watcher:
                 # watch before stat-ing: a change after this point raises an event. A folder watched
                 # only now may have changed since it was listed, so its answer is computed again.
                 new = self._watch(folders)
-                names = freshness.names_digest(self.tops, folders)
-                parts = [freshness.part_digest(folders, p) for p in range(freshness.FINGERPRINT_PARTS)]
+                self._answer = freshness.digests(self.tops, folders)
                 self.files = sum(len(f[2]) for f in folders)
             finally:
                 freshness.close(folders)
-            self._answer = (names, parts)
             self.drain()
             if not new and not self.dirty:
                 return
@@ -158,13 +155,12 @@ class Watcher:
     def _watch(self, folders) -> int:
         new = 0
         for _, fd, files, _, _ in folders:
-            targets = {f"/proc/self/fd/{fd}"}
+            folder = f"/proc/self/fd/{fd}"
+            targets = {folder}
             for name in files:  # a linked file changes where the link points: watch that folder too
-                try:
-                    if os.path.islink(os.path.join(f"/proc/self/fd/{fd}", name)):
-                        targets.add(os.path.dirname(os.path.realpath(os.path.join(f"/proc/self/fd/{fd}", name))))
-                except OSError:
-                    pass
+                path = os.path.join(folder, name)
+                if os.path.islink(path):
+                    targets.add(os.path.dirname(os.path.realpath(path)))
             for path in targets:
                 try:
                     wd = self._inotify.add(path, _FOLDER_MASK)

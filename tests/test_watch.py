@@ -42,8 +42,7 @@ def _by_stat(kb) -> tuple[str, list[str]]:
     """What the check computes without a watcher."""
     folders = freshness.survey(kb.layout.sources, freshness.read_manifest(freshness.current_store(kb.layout.store)))
     try:
-        return (freshness.names_digest(kb.layout.sources, folders),
-                [freshness.part_digest(folders, p) for p in range(freshness.FINGERPRINT_PARTS)])
+        return freshness.digests(kb.layout.sources, folders)
     finally:
         freshness.close(folders)
 
