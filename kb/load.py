@@ -166,7 +166,8 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[tuple, int], int | None, 
     if isinstance(data, dict) and ("body",) in lines:
         # A block scalar's text starts on the line after its indicator.
         body_node = next(v for k, v in node.value if getattr(k, "value", None) == "body")
-        body_line = body_node.start_mark.line + 1 + (1 if body_node.style in ("|", ">") else 0)
+        # (a body that is not text, e.g. a mapping, has no style: the schema reports its type)
+        body_line = body_node.start_mark.line + 1 + (1 if getattr(body_node, "style", None) in ("|", ">") else 0)
     return data, lines, body_line, problems
 
 

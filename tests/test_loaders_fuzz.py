@@ -145,3 +145,16 @@ def test_deep_nesting_is_refused_not_a_crash():
         assert [p.code for p in problems] == ["too-deep"]
     data, lines, body, problems = load_yaml("id: x\naliases: [[a], {b: [c]}]\n", "x.yaml")
     assert problems == [] and data["aliases"] == [["a"], {"b": ["c"]}]
+
+
+def test_a_body_that_is_not_text_is_reported_not_a_crash(tmp_path):
+    # found by test_mutated_records_load_or_report: "body:" followed by an indented "key: value" line
+    # made the body a mapping, which has no block style to read
+    data, lines, body, problems = load_yaml("id: x\nbody: \n  See [[concept:x]] [@a2020b]:\n", "x.yaml")
+    assert problems == [] and isinstance(data["body"], dict) and body == 3  # where the mapping starts
+    path = tmp_path / "content" / "concept" / "gradient.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("id: gradient\nname: Gradient\nsummary: S.\nlevel: beginner\narea: machine-learning\n"
+                    "definition: D.\nbody: \n  See [[concept:x]]:\n")
+    records, problems = load_records(tmp_path / "content", tmp_path)
+    assert [(p.code, p.line) for p in problems] == [("wrong-type", 7)]
