@@ -85,6 +85,17 @@ def _correct_tokens(toks: list[str], model: dict, cache: dict) -> tuple[list[str
     return fixed, corrections
 
 
+def _read_for_scorers(question: str, corrected: dict, intent: dict) -> str:
+    """The question as the learned scorers (kb.intent) read it: a misspelt word they have no weight
+    for ("pretraning") is read as its correction; one they learned from examples ("weigth",
+    "unpruned") stays as written, since the correction may be another word."""
+    if not corrected:
+        return question
+    learned = [m.get("weights", {}) for m in (intent.get("scope"), intent.get("goals")) if m]
+    return " ".join(corrected[t] if t in corrected and not any(w.get("w:" + stem(t)) for w in learned) else t
+                    for t in tokens(question))
+
+
 def _term_rows(model: dict, stems) -> dict[str, dict]:
     """stem -> its row of the query model (idfs, postings, whether it is a known stem)."""
     found = rows_of(model).get_many(ROW_PREFIX + "t:" + t for t in stems)
@@ -164,7 +175,9 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     plan = Plan(question)
     original = _split_model_names(tokens(question.replace("'s", "")))
     toks, plan.corrected = _correct_tokens(original, model, cache)
-    plan.in_scope = in_scope_probability(intent_of(model, question).get("scope"), question)
+    intent = intent_of(model, question)
+    read = _read_for_scorers(question, plan.corrected, intent)
+    plan.in_scope = in_scope_probability(intent_of(model, read).get("scope"), read)
     archs = model["architectures"]
     facet_words: set[int] = set()  # words naming the model or data say nothing of the goal
     named_archs: list[tuple[str, str]] = []  # (architecture id, phrase) in the order the phrases were found
@@ -213,7 +226,7 @@ def plan_query(question: str, model: dict, given: dict | None = None, cache: dic
     scope = plan.facets.get("scope")
     if model["counts"]["goals"]:
         off = set(model["off_goals"])
-        every = _goal_scores(goal_terms, question, model, scope)
+        every = _goal_scores(goal_terms, read, model, scope)
         scored = [(s, gid) for s, gid in every if gid not in off]
         plan.off_topic = next(((gid, s) for s, gid in every if gid in off), ("", 0.0))
         best = scored[0][0] if scored else 0.0
@@ -399,7 +412,8 @@ def _negated(toks: list[str], reach: int = 2) -> set[int]:
     "no gradients" still says black-box."""
     out: set[int] = set()
     for i, t in enumerate(toks):
-        if t in NEGATIONS:
+        # "instead of retraining", "rather than attention maps": what follows is what they do not want
+        if t in NEGATIONS or (i and (toks[i - 1], t) in (("instead", "of"), ("rather", "than"))):
             taken, j = 0, i + 1
             while j < len(toks) and taken < reach:
                 # fillers, and "or"/"and", which carry the negation on ("cannot backprop or change it")
