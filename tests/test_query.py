@@ -234,7 +234,7 @@ def test_out_of_scope_set_is_mostly_flagged(real_kb):
     by bench/calibrate_query.py --holdout."""
     flagged = sum(real_kb.query(o["q"], limit=3)["out_of_scope"] for o in OUT_OF_SCOPE)
     print(f"\nout of scope flagged: {flagged}/{len(OUT_OF_SCOPE)}")
-    assert flagged >= 0.75 * len(OUT_OF_SCOPE)  # measured 83.6% (2026-11-30); the target is 90%
+    assert flagged >= 0.80 * len(OUT_OF_SCOPE)  # measured 87.3% (2026-11-30); the target is 90%
 
 
 def test_the_in_scope_scorer_reaches_the_query_through_the_store(real_kb):
@@ -258,8 +258,8 @@ def test_blind_holdout_and_paraphrases(real_kb):
     print(f"\nblind hold-out top-3 {share:.1%}; paraphrase top-1 goal kept {same / total:.1%}")
     for q, top, expect in misses:
         print(f"  {q!r}: got {top}, expected one of {expect}")
-    # measured 2026-11-30: hold-out 93.1%, paraphrases 87.5% (targets: 95% and 90%); floors catch regressions
-    assert share >= 0.89 and same / total >= 0.83
+    # measured 2026-11-30: hold-out 94.3%, paraphrases 88.3% (targets: 95% and 90%); floors catch regressions
+    assert share >= 0.9 and same / total >= 0.84
 
 
 def test_show_says_how_to_call_the_reference_on_your_own_model(real_kb, runner):
@@ -345,3 +345,34 @@ def _same_as_the_whole_model(kb_bb):
 def test_a_distinct_name_keeps_a_terse_question_in_scope(real_kb, question, method):
     ans = real_kb.query(question)
     assert not ans["out_of_scope"] and method in [r["id"] for r in ans["results"][:3]]
+
+
+@pytest.mark.parametrize("score, flagged", [(0.1, True), (0.3, False), (0.9, False)])
+def test_a_distinct_name_yields_only_to_a_scorer_sure_of_another_topic(score, flagged):
+    from kb.query import DISTINCT_SURE_FRACTION, assess
+    from kb.question import Plan
+
+    plan = Plan("q")
+    plan.mentioned, plan.in_scope = {"grad-cam": "grad cam"}, score
+    threshold = 0.4  # below it the scorer says off topic; below DISTINCT_SURE_FRACTION of it, surely
+    assert (score < DISTINCT_SURE_FRACTION * threshold) is flagged
+    assert assess(plan, [], threshold)["out_of_scope"] is flagged
+
+
+def test_what_a_question_contrasts_against_is_not_what_it_wants():
+    from kb.question import _negated
+    from kb.text import tokens
+
+    toks = tokens("which features matter instead of removing them and retraining")
+    assert toks.index("removing") in _negated(toks) and toks.index("features") not in _negated(toks)
+    toks = tokens("saliency rather than attention weights")
+    assert toks.index("attention") in _negated(toks) and toks.index("saliency") not in _negated(toks)
+
+
+def test_the_learned_scorers_read_a_typo_as_its_correction_unless_they_learned_it():
+    from kb.question import _read_for_scorers
+
+    intent = {"scope": {"weights": {"w:weigth": 1.0}}, "goals": {"weights": {}}}
+    corrected = {"pretraning": "pretraining", "weigth": "weight"}
+    assert _read_for_scorers("Which pretraning docs? weigth", corrected, intent) == "which pretraining docs weigth"
+    assert _read_for_scorers("Why, though?", {}, intent) == "Why, though?"
