@@ -234,7 +234,7 @@ def test_out_of_scope_set_is_mostly_flagged(real_kb):
     by bench/calibrate_query.py --holdout."""
     flagged = sum(real_kb.query(o["q"], limit=3)["out_of_scope"] for o in OUT_OF_SCOPE)
     print(f"\nout of scope flagged: {flagged}/{len(OUT_OF_SCOPE)}")
-    assert flagged >= 0.88 * len(OUT_OF_SCOPE)  # measured 96.4% (2026-11-30; 90.9% trained without dev questions near it); target 90%
+    assert flagged >= 0.88 * len(OUT_OF_SCOPE)  # measured 94.5% (2026-11-30; 90.9% trained without dev questions near it); target 90%
 
 
 def test_the_in_scope_scorer_reaches_the_query_through_the_store(real_kb):
