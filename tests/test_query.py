@@ -258,8 +258,8 @@ def test_blind_holdout_and_paraphrases(real_kb):
     print(f"\nblind hold-out top-3 {share:.1%}; paraphrase top-1 goal kept {same / total:.1%}")
     for q, top, expect in misses:
         print(f"  {q!r}: got {top}, expected one of {expect}")
-    # measured 2026-11-30: hold-out 95.4%, paraphrases 89.2% (targets: 95% and 90%); floors catch regressions
-    assert share >= 0.92 and same / total >= 0.85
+    # measured 2026-11-30: hold-out 95.4%, paraphrases 93.3% (targets: 95% and 90%); floors catch regressions
+    assert share >= 0.92 and same / total >= 0.88
 
 
 def test_show_says_how_to_call_the_reference_on_your_own_model(real_kb, runner):
