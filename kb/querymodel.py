@@ -124,7 +124,8 @@ model models network networks neural net nets classifier classifiers regressor p
 embeddings layer layers neuron neurons weights activation activations logit logits trained llm llms agent agents
 policy encoder decoder attention transformer transformers feature features latent prediction predictions predict
 predicts predicted classify classifies classified ai ml deep learned learns learning representation representations
-circuit circuits token tokens checkpoint gradients saliency heatmap
+circuit circuits token tokens checkpoint gradients saliency heatmap interpretability interpretable explainability
+explainable xai
 """.split())
 
 # How much each field of a record counts in text matching: names and aliases say what it *is*;
