@@ -24,17 +24,37 @@ __all__ = ["features", "in_scope_probability", "goal_probabilities", "load_inten
 
 
 def features(text: str) -> list[str]:
-    """The question's distinct features: word stems (``w:``) and adjacent stem pairs (``b:``).
+    """The question's distinct features: word stems (``w:``), adjacent stem pairs (``b:``) and pairs of
+    consecutive content words (``k:``).
 
     >>> features("Why did it predict cats?")
-    ['b:did_it', 'b:it_predict', 'b:predict_cat', 'b:why_did', 'w:cat', 'w:did', 'w:it', 'w:predict', 'w:why']
+    ['b:did_it', 'b:it_predict', 'b:predict_cat', 'b:why_did', 'k:predict_cat', 'k:why_predict', 'w:cat', 'w:did', 'w:it', 'w:predict', 'w:why']
     """
     from .text import stem, tokens
 
-    stems = [stem(t) for t in tokens(text) if not t.isdigit()]
+    words = [t for t in tokens(text) if not t.isdigit()]
+    stems = [stem(t) for t in words]
     feats = {f"w:{s}" for s in stems}
     feats.update(f"b:{a}_{b}" for a, b in zip(stems, stems[1:]))
+    # pairs of content words across function words ("interpret a neural network" -> interpret_neural):
+    # a verb's object tells its senses apart ("interpret a p-value"), which the adjacent pair cannot
+    content = [s for t, s in zip(words, stems) if t not in _function_words()]
+    feats.update(f"k:{a}_{b}" for a, b in zip(content, content[1:]))
     return sorted(feats)
+
+
+def _function_words() -> frozenset:
+    global _FUNCTION_WORDS
+    if _FUNCTION_WORDS is None:
+        from .text import STOPWORDS
+
+        # the query's stopwords, less the nouns that name what a question is about
+        _FUNCTION_WORDS = STOPWORDS - {"model", "models", "network", "networks", "neural", "method", "methods",
+                                       "technique", "techniques", "approach", "approaches", "tool", "tools"}
+    return _FUNCTION_WORDS
+
+
+_FUNCTION_WORDS: frozenset | None = None
 
 
 def _norm(feats: list[str]) -> float:

@@ -19,6 +19,13 @@ def test_features_are_stems_and_pairs_in_order_free_form():
     assert features("") == [] and features("12 345") == []
 
 
+def test_content_word_pairs_reach_across_function_words():
+    # the verb's object tells "interpret a neural network" from "interpret a p-value"
+    assert "k:interpret_neural" in features("how to interpret a neural network")
+    assert "k:interpret_p" in features("how to interpret a p-value")
+    assert [f for f in features("how to interpret a model") if f.startswith("k:")] == ["k:interpret_model"]
+
+
 @given(st.text(max_size=300))
 def test_any_text_gets_a_probability(text):
     p = in_scope_probability(MODEL, text)

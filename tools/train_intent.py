@@ -38,7 +38,11 @@ from kb import KnowledgeBase  # noqa: E402
 from kb.querymodel import OFF_TOPICS  # noqa: E402
 from kb.intent import features, in_scope_probability  # noqa: E402
 
-TARGET_FALSE_FLAGS = 0.01  # share of in-scope questions the threshold may flag in cross-validation
+# Share of in-scope questions the scorer's threshold may flag in cross-validation. The query's whole scope
+# rule (kb.query.assess) keeps some of them in scope (a named method, an agreeing alias), so this is set
+# where the whole rule flags at most 1% (5-fold CV on 8,234 in-scope dev questions and 6,076 off-topic
+# texts: scorer 1% -> rule 0.77% flagged, 85.9% caught; 1.25% -> 0.96%, 88.0%; 1.5% -> 1.17%, 89.5%).
+TARGET_FALSE_FLAGS = 0.0125
 L2 = 1e-3
 LEAVE_OUT_NEAR_TESTS = False  # --without-near-copies: measure as if no dev question were close to a test one
 GOAL_L2 = 3e-4  # 5-fold CV on the goal-labelled dev questions, scorer alone: 1e-3 76.3 %, 3e-4 80.2 %, 1e-4 79.8 %
@@ -237,7 +241,7 @@ def main() -> None:
     pos, questions, neg = corpus()
     print(f"in scope: {len(pos)} texts ({len(questions)} questions); out of scope: {len(neg)}")
     threshold, caught = cross_validated_threshold(pos, questions, neg)
-    print(f"cross-validated: threshold {threshold:.3f} flags {TARGET_FALSE_FLAGS:.0%} of in-scope questions "
+    print(f"cross-validated: threshold {threshold:.3f} flags {TARGET_FALSE_FLAGS:.2%} of in-scope questions "
           f"and {caught:.1%} of off-topic texts")
     model = train(pos, neg)
     model["threshold"] = round(threshold, 4)
