@@ -234,7 +234,7 @@ def test_out_of_scope_set_is_mostly_flagged(real_kb):
     by bench/calibrate_query.py --holdout."""
     flagged = sum(real_kb.query(o["q"], limit=3)["out_of_scope"] for o in OUT_OF_SCOPE)
     print(f"\nout of scope flagged: {flagged}/{len(OUT_OF_SCOPE)}")
-    assert flagged >= 0.88 * len(OUT_OF_SCOPE)  # measured 94.5% (2026-11-30; 90.9% trained without dev questions near it); target 90%
+    assert flagged >= 0.88 * len(OUT_OF_SCOPE)  # measured 90.9% (2026-11-30; 85.5% trained without dev questions near it); target 90%
 
 
 def test_the_in_scope_scorer_reaches_the_query_through_the_store(real_kb):
@@ -258,7 +258,7 @@ def test_blind_holdout_and_paraphrases(real_kb):
     print(f"\nblind hold-out top-3 {share:.1%}; paraphrase top-1 goal kept {same / total:.1%}")
     for q, top, expect in misses:
         print(f"  {q!r}: got {top}, expected one of {expect}")
-    # measured 2026-11-30: hold-out 95.4%, paraphrases 93.3% (targets: 95% and 90%); floors catch regressions
+    # measured 2026-11-30: hold-out 95.4%, paraphrases 94.2% (targets: 95% and 90%); floors catch regressions
     assert share >= 0.92 and same / total >= 0.88
 
 
