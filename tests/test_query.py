@@ -376,3 +376,16 @@ def test_the_learned_scorers_read_a_typo_as_its_correction_unless_they_learned_i
     corrected = {"pretraning": "pretraining", "weigth": "weight"}
     assert _read_for_scorers("Which pretraning docs? weigth", corrected, intent) == "which pretraining docs weigth"
     assert _read_for_scorers("Why, though?", {}, intent) == "Why, though?"
+
+
+@pytest.mark.parametrize("question", [
+    "how do I interpret my cnn",
+    "explainable ai for images",
+    "xai for images",
+    "interpretability for time series forecasting models",
+    "how can i interpret my lstm time series forecaster",
+])
+def test_a_question_in_the_fields_own_words_is_in_scope(real_kb, question):
+    # all five were flagged out of scope before the generic development questions (dev/scope_generic.yaml)
+    ans = real_kb.query(question)
+    assert not ans["out_of_scope"] and ans["results"]
