@@ -23,9 +23,11 @@ import math
 __all__ = ["features", "in_scope_probability", "goal_probabilities", "load_intent_model"]
 
 
-def features(text: str) -> list[str]:
-    """The question's distinct features: word stems (``w:``), adjacent stem pairs (``b:``) and pairs of
-    consecutive content words (``k:``).
+def features(text: str, content_pairs: bool = True) -> list[str]:
+    """The question's distinct features: word stems (``w:``), adjacent stem pairs (``b:``) and, unless
+    ``content_pairs`` is false, pairs of consecutive content words (``k:``). The scope scorer uses the
+    content pairs; the goal scorer does not (5-fold CV on 7,799 goal-labelled dev questions: goal read
+    right 88.8% without them, 87.7% with them).
 
     >>> features("Why did it predict cats?")
     ['b:did_it', 'b:it_predict', 'b:predict_cat', 'b:why_did', 'k:predict_cat', 'k:why_predict', 'w:cat', 'w:did', 'w:it', 'w:predict', 'w:why']
@@ -36,10 +38,11 @@ def features(text: str) -> list[str]:
     stems = [stem(t) for t in words]
     feats = {f"w:{s}" for s in stems}
     feats.update(f"b:{a}_{b}" for a, b in zip(stems, stems[1:]))
-    # pairs of content words across function words ("interpret a neural network" -> interpret_neural):
-    # a verb's object tells its senses apart ("interpret a p-value"), which the adjacent pair cannot
-    content = [s for t, s in zip(words, stems) if t not in _function_words()]
-    feats.update(f"k:{a}_{b}" for a, b in zip(content, content[1:]))
+    if content_pairs:
+        # pairs of content words across function words ("interpret a neural network" -> interpret_neural):
+        # a verb's object tells its senses apart ("interpret a p-value"), which the adjacent pair cannot
+        content = [s for t, s in zip(words, stems) if t not in _function_words()]
+        feats.update(f"k:{a}_{b}" for a, b in zip(content, content[1:]))
     return sorted(feats)
 
 
@@ -83,7 +86,7 @@ def goal_probabilities(model: dict | None, text: str) -> dict[str, float]:
     """
     if not model or not model.get("labels") or not model.get("weights"):
         return {}
-    feats = features(text)
+    feats = features(text, content_pairs=False)
     n = _norm(feats)
     z = list(model["bias"])
     scale = n * model.get("scale", 1.0)

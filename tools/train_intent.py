@@ -149,7 +149,7 @@ def train_goals(examples: list[tuple[str, str]], seed: int = 0) -> dict:
     labels = sorted({y for _, y in examples})
     index = {y: i for i, y in enumerate(labels)}
     k = len(labels)
-    data = [(features(t), index[y]) for t, y in examples]
+    data = [(features(t, content_pairs=False), index[y]) for t, y in examples]  # as kb.intent.goal_probabilities
     w: dict[str, list[float]] = {}
     g2: dict[str, list[float]] = {}
     bias = [0.0] * k
