@@ -18,6 +18,7 @@ True
 """
 from __future__ import annotations
 
+import functools
 import math
 
 __all__ = ["features", "in_scope_probability", "goal_probabilities", "load_intent_model"]
@@ -41,23 +42,19 @@ def features(text: str, content_pairs: bool = True) -> list[str]:
     if content_pairs:
         # pairs of content words across function words ("interpret a neural network" -> interpret_neural):
         # a verb's object tells its senses apart ("interpret a p-value"), which the adjacent pair cannot
-        content = [s for t, s in zip(words, stems) if t not in _function_words()]
+        function_words = _function_words()
+        content = [s for t, s in zip(words, stems) if t not in function_words]
         feats.update(f"k:{a}_{b}" for a, b in zip(content, content[1:]))
     return sorted(feats)
 
 
+@functools.cache
 def _function_words() -> frozenset:
-    global _FUNCTION_WORDS
-    if _FUNCTION_WORDS is None:
-        from .text import STOPWORDS
+    from .text import STOPWORDS
 
-        # the query's stopwords, less the nouns that name what a question is about
-        _FUNCTION_WORDS = STOPWORDS - {"model", "models", "network", "networks", "neural", "method", "methods",
-                                       "technique", "techniques", "approach", "approaches", "tool", "tools"}
-    return _FUNCTION_WORDS
-
-
-_FUNCTION_WORDS: frozenset | None = None
+    # the query's stopwords, less the nouns that name what a question is about
+    return STOPWORDS - {"model", "models", "network", "networks", "neural", "method", "methods",
+                        "technique", "techniques", "approach", "approaches", "tool", "tools"}
 
 
 def _norm(feats: list[str]) -> float:
